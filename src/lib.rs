@@ -1,0 +1,11 @@
+//! # vle — Variational Latent Equilibrium
+//!
+//! Declare neuron models, a network and its prospective energy with [`vle_model!`]; the macro
+//! derives the forward dynamics, the exact adjoint, parameter gradients and the local learning
+//! rules at compile time. Generated code refers to this facade by absolute paths (`::vle::...`).
+
+pub use vle_macros::vle_model;
+pub use vle_runtime::*;
+
+#[cfg(feature = "verify")]
+pub use vle_verify as verify;

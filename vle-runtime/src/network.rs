@@ -1,0 +1,195 @@
+//! The contract between `vle_model!` and the runtime.
+//!
+//! The macro emits one type per declared network and implements [`Network`] for it. The
+//! runtime (simulation, training, verification) only ever talks to a network through this
+//! trait: parameters are one flat slice, per-sample state is one flat slice, and kernels are
+//! per-sample functions generic over the [`Scalar`] type. Layout inside those slices belongs to
+//! the generated code and is described by [`ParamInfo`] and [`LayerInfo`].
+//!
+//! Time discretisation (the reference scheme of THEORY.md §6): per step of length `dt`, every
+//! layer reads the *previous* step's presynaptic quantities (one `dt` of delay per layer in each
+//! direction). The discrete state holds, per layer, the declared ODE states followed by the
+//! prospective quantity `p` (from which the rate `r = R(p)` is recomputed). The first
+//! [`Network::CONT`] entries of the discrete state are the ODE states alone: the continuous
+//! system's state.
+
+use crate::Scalar;
+
+/// What kind of parameter an entry of the flat parameter vector is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// Synaptic weights of a projection `pre -> layer`, stored row-major, `rows = post size`,
+    /// `cols = pre size`.
+    Weight {
+        /// Name of the presynaptic layer or input.
+        pre: &'static str,
+        /// Whether this is a recurrent projection (pre == post).
+        recurrent: bool,
+    },
+    /// Bias of a layer's synaptic input.
+    Bias,
+    /// A per-neuron parameter of the neuron model (`tau_m`, `tau_r`, ...).
+    Neuron,
+}
+
+/// One parameter tensor inside the flat parameter vector.
+#[derive(Clone, Copy, Debug)]
+pub struct ParamInfo {
+    /// Full name, e.g. `"h1.W<-x"`, `"h1.b"`, `"h1.tau_m"`.
+    pub name: &'static str,
+    /// Layer the tensor belongs to.
+    pub layer: &'static str,
+    /// The symbol in the model: `"W"`, `"b"` or the neuron parameter's name.
+    pub symbol: &'static str,
+    pub kind: ParamKind,
+    /// Offset of the first entry in the flat parameter vector.
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    /// Whether `learn` lists it.
+    pub learnable: bool,
+    /// Whether it is a time constant (`tau*`): must stay positive and at least `dt`.
+    pub time_constant: bool,
+    /// Initial values per entry for neuron parameters (from the declaration); empty for
+    /// weights (initialised randomly) and biases (zero).
+    pub defaults: &'static [f64],
+}
+
+impl ParamInfo {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+    /// Whether the tensor has no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Index range in the flat parameter vector.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len()
+    }
+}
+
+/// One layer: where its quantities live in the state slices.
+#[derive(Clone, Copy, Debug)]
+pub struct LayerInfo {
+    pub name: &'static str,
+    pub size: usize,
+    /// Name of the neuron model.
+    pub neuron: &'static str,
+    /// ODE state variables: (name, offset of neuron 0 in the discrete state).
+    pub states: &'static [(&'static str, usize)],
+    /// Offset of the prospective quantity in the discrete state.
+    pub prospective_offset: usize,
+    /// Offset of the local input error `e` (the error neuron's output) in the local state.
+    pub local_error_offset: usize,
+    /// Offset of the layer's input-level error in the continuous adjoint's error vector.
+    pub adjoint_error_offset: usize,
+}
+
+/// The derivation the macro performed, for people to read.
+#[derive(Clone, Copy, Debug)]
+pub struct Derivation {
+    /// Plain text (UTF-8 mathematical notation).
+    pub text: &'static str,
+    /// The same equations in LaTeX.
+    pub latex: &'static str,
+}
+
+/// A network declared with `vle_model!`. All kernels act on one sample.
+pub trait Network: 'static {
+    /// The declared name.
+    const NAME: &'static str;
+    /// Width of the input `x`.
+    const INPUT: usize;
+    /// Width of the output layer (and of the target `y`).
+    const OUTPUT: usize;
+    /// Length of the flat parameter vector.
+    const PARAMS: usize;
+    /// Length of the per-sample discrete state.
+    const STATE: usize;
+    /// Length of the continuous state (a prefix of the discrete state).
+    const CONT: usize;
+    /// Length of the per-sample state of the local rule (error neurons).
+    const LOCAL: usize;
+    /// Number of neurons (length of the error vectors).
+    const NEURONS: usize;
+
+    fn param_info() -> &'static [ParamInfo];
+    fn layer_info() -> &'static [LayerInfo];
+    fn derivation() -> &'static Derivation;
+
+    /// Output rates `r_L = R(p_L)` of the current discrete state.
+    fn output<T: Scalar>(p: &[T], state: &[T], r: &mut [T]);
+
+    /// The instantaneous loss ℓ(r_L, y) of the current discrete state.
+    fn loss<T: Scalar>(p: &[T], state: &[T], y: &[T]) -> T;
+
+    /// Adds `scale * ∂ℓ/∂state` into `adj` and `scale * ∂ℓ/∂p` into `grad`; returns ℓ.
+    fn loss_adjoint<T: Scalar>(
+        p: &[T],
+        state: &[T],
+        y: &[T],
+        scale: T,
+        adj: &mut [T],
+        grad: &mut [T],
+    ) -> T;
+
+    /// One layer-synchronous explicit-Euler step of the forward dynamics.
+    fn euler_step<T: Scalar>(p: &[T], state: &mut [T], x: &[T], dt: T);
+
+    /// Reverse mode of [`Network::euler_step`] taken at `state` (the state *before* the step)
+    /// and input `x`: given `adj_next = ∂L/∂state_{n+1}`, writes `adj_prev = ∂L/∂state_n` and
+    /// adds the step's contribution to `∂L/∂p` into `grad`. Exact to rounding.
+    fn euler_step_adjoint<T: Scalar>(
+        p: &[T],
+        state: &[T],
+        x: &[T],
+        dt: T,
+        adj_next: &[T],
+        adj_prev: &mut [T],
+        grad: &mut [T],
+    );
+
+    /// Right-hand side of the continuous system: `dc = dc/dt` at continuous state `c`
+    /// (length [`Network::CONT`]) and input `x`, layers chained without delay.
+    fn rhs<T: Scalar>(p: &[T], c: &[T], x: &[T], dc: &mut [T]);
+
+    /// Recomputes the prospective quantities of the discrete state from its continuous part
+    /// (instantaneous chain, as in [`Network::rhs`]).
+    fn refresh_prospective<T: Scalar>(p: &[T], state: &mut [T], x: &[T]);
+
+    /// Right-hand side of the exact continuous adjoint (THEORY.md §4) in momentum form:
+    /// `costate` holds P = ∂𝓛/∂ṡ per ODE state; writes `dcostate = dP/dt`, the errors at each
+    /// neuron's synaptic input into `errors` (length [`Network::NEURONS`]) and the gradient
+    /// density ∂𝓛/∂θ into `grad_density` (overwritten). The terminal condition is P(T) = 0 and
+    /// dL/dθ = ∫ grad_density dt.
+    #[allow(clippy::too_many_arguments)]
+    fn adjoint_rhs<T: Scalar>(
+        p: &[T],
+        c: &[T],
+        x: &[T],
+        y: &[T],
+        beta: T,
+        costate: &[T],
+        dcostate: &mut [T],
+        errors: &mut [T],
+        grad_density: &mut [T],
+    );
+
+    /// One step of online learning with the local rule (THEORY.md §5): error neurons,
+    /// forward dynamics with nudging `gamma`, and the local gradient estimate of the step,
+    /// `dt * ĝ`, added into `grad` (descend with `p -= lr * grad`).
+    #[allow(clippy::too_many_arguments)]
+    fn online_step<T: Scalar>(
+        p: &[T],
+        state: &mut [T],
+        local: &mut [T],
+        x: &[T],
+        y: &[T],
+        beta: T,
+        gamma: T,
+        dt: T,
+        grad: &mut [T],
+    );
+}
