@@ -2,9 +2,35 @@
 //!
 //! Generated code refers to this crate through the `vle` facade (`::vle::Scalar`,
 //! `::vle::Network`, ...).
+//!
+//! - [`network`], [`scalar`]: the contract with generated code.
+//! - [`params`]: initialisation, validation and clamping of the flat parameter vector.
+//! - [`sim`]: forward simulation (Euler reference scheme or RK4 on the continuous system).
+//! - [`exact`]: exact discrete gradients (backpropagation through the Euler steps).
+//! - [`continuous`]: the continuous adjoint sweep of THEORY.md §4.
+//! - [`train`]: online training with the local rule, and training with exact gradients.
+//! - [`signal`], [`optim`], [`rng`], [`error`]: inputs, optimisers, random numbers, errors.
 
+pub mod continuous;
+pub mod error;
+pub mod exact;
 pub mod network;
+pub mod optim;
+pub mod params;
+pub mod rng;
 pub mod scalar;
+pub mod signal;
+pub mod sim;
+pub mod train;
 
+pub use continuous::{continuous_adjoint, AdjointSweep};
+pub use error::{Error, Result};
+pub use exact::{batch_gradient, discrete_loss, exact_gradient, Bptt, Tape, Window};
 pub use network::{Derivation, LayerInfo, Network, ParamInfo, ParamKind};
+pub use optim::{Adam, Optimizer, Sgd};
+pub use params::{init_params, validate_params};
+pub use rng::Rng;
 pub use scalar::Scalar;
+pub use signal::{FnSignal, HeldSequence, Signal, Sines, SumOfSines};
+pub use sim::{Record, Scheme, Simulator};
+pub use train::{ExactConfig, ExactTrainer, History, OnlineConfig, OnlineTrainer, Progress};

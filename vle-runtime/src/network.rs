@@ -114,6 +114,12 @@ pub trait Network: 'static {
     const LOCAL: usize;
     /// Number of neurons (length of the error vectors).
     const NEURONS: usize;
+    /// Whether the continuous-time kernels ([`Network::rhs`], [`Network::refresh_prospective`],
+    /// [`Network::adjoint_rhs`]) are defined. They are not for networks with recurrent
+    /// projections: a recurrent projection of a prospective rate is an algebraic loop in
+    /// continuous time, and only the discrete system (one step of delay) is defined. Those
+    /// kernels then write NaN, and the runtime refuses to call them.
+    const CONTINUOUS: bool = true;
 
     fn param_info() -> &'static [ParamInfo];
     fn layer_info() -> &'static [LayerInfo];

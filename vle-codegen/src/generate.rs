@@ -1,0 +1,1214 @@
+//! A checked [`Net`] to Rust: the generated type, its layout constants and its kernels.
+//!
+//! Generated code refers to the runtime only by absolute paths (`::vle::...`), is generic over
+//! `T: ::vle::Scalar`, and loops over neurons with compile-time bounds. Per-neuron arithmetic
+//! comes from the symbolic engine's [`Emitter`] (shared subexpressions as named `let`s).
+
+use std::collections::BTreeSet;
+
+use proc_macro2::{Ident, Literal, Span, TokenStream};
+use quote::{format_ident, quote};
+
+use crate::derive::{AdjointExprs, EulerAdjointExprs, EulerExprs, LocalExprs, RateExprs};
+use crate::sym::{Emitter, Expr, Graph};
+use crate::validate::{is_time_constant, Layer, Loss, Net, SourceKind};
+
+/// Where everything lives in the flat slices.
+pub struct Layout {
+    pub params: Vec<ParamEntry>,
+    pub n_params: usize,
+    /// Per layer, per state: offset in the discrete state.
+    pub s_off: Vec<Vec<usize>>,
+    /// Per layer: offset of the prospective value.
+    pub p_off: Vec<usize>,
+    pub n_cont: usize,
+    pub n_state: usize,
+    /// Per layer, per state: error-neuron state offset in the local state.
+    pub v_off: Vec<Vec<usize>>,
+    pub eps_off: Vec<usize>,
+    pub n_local: usize,
+    pub err_off: Vec<usize>,
+    pub n_neurons: usize,
+}
+
+pub struct ParamEntry {
+    pub name: String,
+    pub layer: usize,
+    pub symbol: String,
+    pub kind: EntryKind,
+    pub offset: usize,
+    pub rows: usize,
+    pub cols: usize,
+    pub learnable: bool,
+    pub time_constant: bool,
+    pub defaults: Vec<f64>,
+    pub konst: Ident,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Weight(usize),
+    Bias,
+    Neuron(usize),
+}
+
+fn upper(s: &str) -> String {
+    s.to_uppercase()
+}
+
+impl Layout {
+    pub fn new(net: &Net) -> Layout {
+        let mut params = Vec::new();
+        let mut off = 0;
+        for (li, l) in net.layers.iter().enumerate() {
+            for (si, src) in l.sources.iter().enumerate() {
+                params.push(ParamEntry {
+                    name: format!("{}.W<-{}", l.name, src.name),
+                    layer: li,
+                    symbol: "W".into(),
+                    kind: EntryKind::Weight(si),
+                    offset: off,
+                    rows: l.size,
+                    cols: src.size,
+                    learnable: net.learn_weights,
+                    time_constant: false,
+                    defaults: Vec::new(),
+                    konst: format_ident!("W_{}_{}", upper(&l.name), upper(&src.name)),
+                });
+                off += l.size * src.size;
+            }
+            if l.bias {
+                params.push(ParamEntry {
+                    name: format!("{}.b", l.name),
+                    layer: li,
+                    symbol: "b".into(),
+                    kind: EntryKind::Bias,
+                    offset: off,
+                    rows: l.size,
+                    cols: 1,
+                    learnable: net.learn_biases,
+                    time_constant: false,
+                    defaults: Vec::new(),
+                    konst: format_ident!("B_{}", upper(&l.name)),
+                });
+                off += l.size;
+            }
+            for (k, pname) in l.sym.params.iter().enumerate() {
+                let vals = &l.values[k];
+                let defaults = if vals.iter().all(|v| v.to_bits() == vals[0].to_bits()) {
+                    vec![vals[0]]
+                } else {
+                    vals.clone()
+                };
+                params.push(ParamEntry {
+                    name: format!("{}.{}", l.name, pname),
+                    layer: li,
+                    symbol: pname.clone(),
+                    kind: EntryKind::Neuron(k),
+                    offset: off,
+                    rows: l.size,
+                    cols: 1,
+                    learnable: net.learn_params.contains(pname),
+                    time_constant: is_time_constant(pname),
+                    defaults,
+                    konst: format_ident!("{}_{}", upper(&l.name), upper(pname)),
+                });
+                off += l.size;
+            }
+        }
+        let mut s_off = Vec::new();
+        let mut pos = 0;
+        for l in &net.layers {
+            let mut v = Vec::new();
+            for _ in &l.sym.states {
+                v.push(pos);
+                pos += l.size;
+            }
+            s_off.push(v);
+        }
+        let n_cont = pos;
+        let mut p_off = Vec::new();
+        for l in &net.layers {
+            p_off.push(pos);
+            pos += l.size;
+        }
+        let n_state = pos;
+        let mut v_off = Vec::new();
+        let mut eps_off = Vec::new();
+        let mut lpos = 0;
+        for l in &net.layers {
+            let mut v = Vec::new();
+            for _ in &l.sym.states {
+                v.push(lpos);
+                lpos += l.size;
+            }
+            v_off.push(v);
+            eps_off.push(lpos);
+            lpos += l.size;
+        }
+        let mut err_off = Vec::new();
+        let mut npos = 0;
+        for l in &net.layers {
+            err_off.push(npos);
+            npos += l.size;
+        }
+        Layout {
+            params,
+            n_params: off,
+            s_off,
+            p_off,
+            n_cont,
+            n_state,
+            v_off,
+            eps_off,
+            n_local: lpos,
+            err_off,
+            n_neurons: npos,
+        }
+    }
+
+    fn weight(&self, layer: usize, src: usize) -> &ParamEntry {
+        self.params
+            .iter()
+            .find(|p| p.layer == layer && p.kind == EntryKind::Weight(src))
+            .expect("every source has a weight entry")
+    }
+    fn bias(&self, layer: usize) -> Option<&ParamEntry> {
+        self.params
+            .iter()
+            .find(|p| p.layer == layer && p.kind == EntryKind::Bias)
+    }
+    fn neuron_param(&self, layer: usize, k: usize) -> &ParamEntry {
+        self.params
+            .iter()
+            .find(|p| p.layer == layer && p.kind == EntryKind::Neuron(k))
+            .expect("every neuron parameter has an entry")
+    }
+}
+
+fn lit(n: usize) -> Literal {
+    Literal::usize_unsuffixed(n)
+}
+
+fn rate_ident(l: &Layer) -> Ident {
+    format_ident!("rate_{}", l.name)
+}
+fn rate_dp_ident(l: &Layer) -> Ident {
+    format_ident!("rate_dp_{}", l.name)
+}
+fn g_r_ident(l: &Layer) -> Ident {
+    format_ident!("g_r_{}", l.name)
+}
+fn adj_r_ident(l: &Layer) -> Ident {
+    format_ident!("adj_rate_{}", l.name)
+}
+
+/// Generates everything for a checked network.
+pub struct Generator<'n> {
+    net: &'n mut Net,
+    layout: Layout,
+}
+
+/// What a variable of a neuron expression is read from.
+type Sources = Vec<(String, TokenStream)>;
+
+/// Binds the free variables of `outputs` (looked up in `sources`) as `let`s and emits the
+/// outputs; the statements and the output values are returned.
+fn emit_block(
+    g: &Graph,
+    sources: &Sources,
+    hints: &[(Expr, &str)],
+    outputs: &[(&str, Expr)],
+) -> (TokenStream, Vec<TokenStream>) {
+    let mut free = BTreeSet::new();
+    for &(_, e) in outputs {
+        free.extend(g.free_vars(e));
+    }
+    let mut em = Emitter::new(g);
+    let mut lets = Vec::new();
+    for (name, tok) in sources {
+        if free.contains(name) {
+            let id = Ident::new(name, Span::call_site());
+            lets.push(quote!(let #id = #tok;));
+            em.bind(name, quote!(#id));
+        }
+    }
+    for &(e, h) in hints {
+        em.hint(e, h);
+    }
+    // Every free variable is bound above by construction (validation guarantees the sets).
+    let (stmts, values) = match em.emit(outputs) {
+        Ok(v) => v,
+        Err(name) => {
+            let outs: Vec<&str> = outputs.iter().map(|o| o.0).collect();
+            let msg = format!("vle internal error: unbound symbol `{name}` in {outs:?}");
+            return (
+                quote!(compile_error!(#msg);),
+                outputs.iter().map(|_| quote!(T::zero())).collect(),
+            );
+        }
+    };
+    (quote!(#(#lets)* #(#stmts)*), values)
+}
+
+impl<'n> Generator<'n> {
+    pub fn new(net: &'n mut Net) -> Self {
+        let layout = Layout::new(net);
+        Generator { net, layout }
+    }
+
+    fn c(&self, id: &Ident) -> TokenStream {
+        quote!(Self::#id)
+    }
+
+    /// Variable sources common to every per-neuron loop of layer `li`: states from `state`,
+    /// parameters from `params`, the carried prospective `p`.
+    fn neuron_sources(&self, li: usize, state: &str) -> Sources {
+        let l = &self.net.layers[li];
+        let st = Ident::new(state, Span::call_site());
+        let mut v: Sources = Vec::new();
+        for (k, s) in l.sym.states.iter().enumerate() {
+            let off = lit(self.layout.s_off[li][k]);
+            v.push((s.clone(), quote!(#st[#off + i])));
+        }
+        for k in 0..l.sym.params.len() {
+            let e = self.layout.neuron_param(li, k);
+            let c = self.c(&e.konst);
+            v.push((e.symbol.clone(), quote!(params[#c + i])));
+        }
+        let poff = lit(self.layout.p_off[li]);
+        v.push(("p".into(), quote!(#st[#poff + i])));
+        v.push(("input".into(), quote!(input)));
+        v.push(("dt".into(), quote!(dt)));
+        v
+    }
+
+    /// `let mut input = b_i + Σ_j W_ij r_j` for neuron `i` of layer `li`, reading presynaptic
+    /// rates from the arrays `rate_<layer>` (and the input slice `x`).
+    fn synaptic_input(&self, li: usize) -> TokenStream {
+        let l = &self.net.layers[li];
+        let init = match self.layout.bias(li) {
+            Some(b) => {
+                let c = self.c(&b.konst);
+                quote!(params[#c + i])
+            }
+            None => quote!(T::zero()),
+        };
+        let mut sum = Vec::new();
+        for (si, src) in l.sources.iter().enumerate() {
+            let w = self.c(&self.layout.weight(li, si).konst);
+            let ns = lit(src.size);
+            let r = self.src_rates(li, si);
+            sum.push(quote! {
+                for j in 0..#ns {
+                    input += params[#w + i * #ns + j] * #r[j];
+                }
+            });
+        }
+        quote! {
+            let mut input = #init;
+            #(#sum)*
+        }
+    }
+
+    fn src_rates(&self, li: usize, si: usize) -> TokenStream {
+        let src = &self.net.layers[li].sources[si];
+        match src.kind {
+            SourceKind::Input => quote!(x),
+            SourceKind::Layer(k) => {
+                let r = rate_ident(&self.net.layers[k]);
+                quote!(#r)
+            }
+            SourceKind::Recurrent => {
+                let r = rate_ident(&self.net.layers[li]);
+                quote!(#r)
+            }
+        }
+    }
+
+    /// Rates (and R'(p)) of every layer from the carried prospective values in `state`.
+    fn all_rates(&mut self, with_derivative: bool) -> TokenStream {
+        let mut out = Vec::new();
+        for li in 0..self.net.layers.len() {
+            let sources = self.neuron_sources(li, "state");
+            let l = &mut self.net.layers[li];
+            let n = lit(l.size);
+            let rid = rate_ident(l);
+            let did = rate_dp_ident(l);
+            let re: RateExprs = l.sym.rate_exprs();
+            let mut outputs = vec![("r", re.r)];
+            if with_derivative {
+                outputs.push(("r_dp", re.r_dp));
+            }
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
+            let r = &vals[0];
+            if with_derivative {
+                let d = &vals[1];
+                out.push(quote! {
+                    let mut #rid = [T::zero(); #n];
+                    let mut #did = [T::zero(); #n];
+                    for i in 0..#n {
+                        #stmts
+                        #rid[i] = #r;
+                        #did[i] = #d;
+                    }
+                });
+            } else {
+                out.push(quote! {
+                    let mut #rid = [T::zero(); #n];
+                    for i in 0..#n {
+                        #stmts
+                        #rid[i] = #r;
+                    }
+                });
+            }
+        }
+        quote!(#(#out)*)
+    }
+
+    fn euler_step(&mut self) -> TokenStream {
+        let rates = self.all_rates(false);
+        let mut layers = Vec::new();
+        for li in 0..self.net.layers.len() {
+            let sources = self.neuron_sources(li, "state");
+            let input = self.synaptic_input(li);
+            let l = &mut self.net.layers[li];
+            let fwd: EulerExprs = l.sym.euler();
+            let n = lit(l.size);
+            let names: Vec<String> = l.sym.states.iter().map(|s| format!("next_{s}")).collect();
+            let mut outputs: Vec<(&str, Expr)> = names
+                .iter()
+                .map(|s| s.as_str())
+                .zip(fwd.s_next.iter().copied())
+                .collect();
+            outputs.push(("next_p", fwd.p_next));
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
+            let mut writes = Vec::new();
+            for (k, v) in vals.iter().take(l.sym.states.len()).enumerate() {
+                let off = lit(self.layout.s_off[li][k]);
+                writes.push(quote!(state[#off + i] = #v;));
+            }
+            let poff = lit(self.layout.p_off[li]);
+            let pv = &vals[l.sym.states.len()];
+            let comment = format!("layer `{}` ({})", l.name, l.sym.neuron);
+            layers.push(quote! {
+                #[doc = #comment]
+                for i in 0..#n {
+                    #input
+                    #stmts
+                    #(#writes)*
+                    state[#poff + i] = #pv;
+                }
+            });
+        }
+        quote! {
+            // Layer-synchronous: every layer reads the rates of the previous step.
+            #rates
+            #(#layers)*
+        }
+    }
+
+    fn euler_step_adjoint(&mut self) -> TokenStream {
+        let rates = self.all_rates(true);
+        let mut decls = Vec::new();
+        for l in &self.net.layers {
+            let a = adj_r_ident(l);
+            let n = lit(l.size);
+            decls.push(quote!(let mut #a = [T::zero(); #n];));
+        }
+        let mut layers = Vec::new();
+        for li in 0..self.net.layers.len() {
+            let mut sources = self.neuron_sources(li, "state");
+            let input = self.synaptic_input(li);
+            let (w_entries, b_entry, theta_entries) = self.param_entries(li);
+            let l = &mut self.net.layers[li];
+            let fwd = l.sym.euler();
+            let adj: EulerAdjointExprs = l.sym.euler_adjoint(&fwd);
+            for (k, s) in l.sym.states.iter().enumerate() {
+                let off = lit(self.layout.s_off[li][k]);
+                sources.push((format!("adj_{s}"), quote!(adj_next[#off + i])));
+            }
+            let poff = lit(self.layout.p_off[li]);
+            sources.push(("adj_p".into(), quote!(adj_next[#poff + i])));
+            let names_s: Vec<String> = l
+                .sym
+                .states
+                .iter()
+                .map(|s| format!("adj_prev_{s}"))
+                .collect();
+            let names_t: Vec<String> = l.sym.params.iter().map(|s| format!("grad_{s}")).collect();
+            let mut outputs: Vec<(&str, Expr)> = names_s
+                .iter()
+                .map(|s| s.as_str())
+                .zip(adj.a_s.iter().copied())
+                .collect();
+            outputs.push(("adj_input", adj.a_input));
+            outputs.extend(
+                names_t
+                    .iter()
+                    .map(|s| s.as_str())
+                    .zip(adj.a_theta.iter().copied()),
+            );
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
+            let ns = l.sym.states.len();
+            let mut writes = Vec::new();
+            for k in 0..ns {
+                let off = lit(self.layout.s_off[li][k]);
+                let v = &vals[k];
+                writes.push(quote!(adj_prev[#off + i] = #v;));
+            }
+            let a_in = &vals[ns];
+            for (k, e) in theta_entries.iter().enumerate() {
+                let v = &vals[ns + 1 + k];
+                writes.push(quote!(grad[#e + i] += #v;));
+            }
+            if let Some(b) = &b_entry {
+                writes.push(quote!(grad[#b + i] += #a_in;));
+            }
+            for (si, w) in w_entries.iter().enumerate() {
+                let src = &l.sources[si];
+                let nsrc = lit(src.size);
+                let (r, back) = match src.kind {
+                    SourceKind::Input => (quote!(x), quote!()),
+                    SourceKind::Layer(_) | SourceKind::Recurrent => {
+                        let r = format_ident!("rate_{}", src.name);
+                        let a = format_ident!("adj_rate_{}", src.name);
+                        (
+                            quote!(#r),
+                            quote!(#a[j] += params[#w + i * #nsrc + j] * #a_in;),
+                        )
+                    }
+                };
+                writes.push(quote! {
+                    for j in 0..#nsrc {
+                        grad[#w + i * #nsrc + j] += #a_in * #r[j];
+                        #back
+                    }
+                });
+            }
+            let n = lit(l.size);
+            let comment = format!("layer `{}`: reverse mode of its Euler step", l.name);
+            layers.push(quote! {
+                #[doc = #comment]
+                for i in 0..#n {
+                    #input
+                    #stmts
+                    #(#writes)*
+                }
+            });
+        }
+        // Rates were read from the carried prospective values: chain into adj_prev and grad.
+        let mut chain = Vec::new();
+        for li in 0..self.net.layers.len() {
+            let sources = self.neuron_sources(li, "state");
+            let theta_entries = self.param_entries(li).2;
+            let l = &mut self.net.layers[li];
+            let re = l.sym.rate_exprs();
+            let names: Vec<String> = l.sym.params.iter().map(|s| format!("rate_d_{s}")).collect();
+            let mut outputs: Vec<(&str, Expr)> = Vec::new();
+            let mut entries = Vec::new();
+            for (k, name) in names.iter().enumerate() {
+                if !l.sym.g.is_zero(re.r_dtheta[k]) {
+                    outputs.push((name.as_str(), re.r_dtheta[k]));
+                    entries.push(theta_entries[k].clone());
+                }
+            }
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
+            let a = adj_r_ident(l);
+            let d = rate_dp_ident(l);
+            let poff = lit(self.layout.p_off[li]);
+            let n = lit(l.size);
+            let grads = entries
+                .iter()
+                .zip(&vals)
+                .map(|(e, v)| quote!(grad[#e + i] += #a[i] * #v;));
+            chain.push(quote! {
+                for i in 0..#n {
+                    #stmts
+                    adj_prev[#poff + i] = #a[i] * #d[i];
+                    #(#grads)*
+                }
+            });
+        }
+        quote! {
+            #rates
+            #(#decls)*
+            #(#layers)*
+            #(#chain)*
+        }
+    }
+
+    /// Offsets (as `Self::CONST` tokens) of a layer's weights, bias and neuron parameters.
+    fn param_entries(
+        &self,
+        li: usize,
+    ) -> (Vec<TokenStream>, Option<TokenStream>, Vec<TokenStream>) {
+        let l = &self.net.layers[li];
+        let w = (0..l.sources.len())
+            .map(|si| self.c(&self.layout.weight(li, si).konst))
+            .collect();
+        let b = self.layout.bias(li).map(|b| self.c(&b.konst));
+        let t = (0..l.sym.params.len())
+            .map(|k| self.c(&self.layout.neuron_param(li, k).konst))
+            .collect();
+        (w, b, t)
+    }
+
+    /// Output rates of the output layer into `r_out` (an array), from `state`.
+    fn output_rates(&mut self) -> TokenStream {
+        let li = self.net.output;
+        let sources = self.neuron_sources(li, "state");
+        let l = &mut self.net.layers[li];
+        let re = l.sym.rate_exprs();
+        let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &[("r", re.r), ("r_dp", re.r_dp)]);
+        let n = lit(l.size);
+        let (r, d) = (&vals[0], &vals[1]);
+        quote! {
+            let mut r_out = [T::zero(); #n];
+            let mut r_out_dp = [T::zero(); #n];
+            for i in 0..#n {
+                #stmts
+                r_out[i] = #r;
+                r_out_dp[i] = #d;
+            }
+        }
+    }
+
+    /// `let loss = ℓ(r_out, y);` and, if `grad`, `let mut dloss = [∂ℓ/∂r_i];`.
+    fn loss_code(&self, grad: bool) -> TokenStream {
+        let n = lit(self.net.layers[self.net.output].size);
+        match &self.net.loss {
+            Loss::Mse => {
+                let g = if grad {
+                    quote! {
+                        let mut dloss = [T::zero(); #n];
+                        for i in 0..#n { dloss[i] = r_out[i] - y[i]; }
+                    }
+                } else {
+                    quote!()
+                };
+                quote! {
+                    let mut loss = T::zero();
+                    for i in 0..#n {
+                        let diff = r_out[i] - y[i];
+                        loss += T::from_f64(0.5) * diff * diff;
+                    }
+                    #g
+                }
+            }
+            Loss::CrossEntropy => {
+                let g = if grad {
+                    quote! {
+                        let mut dloss = [T::zero(); #n];
+                        for i in 0..#n { dloss[i] = y_total * (r_out[i] - log_norm).exp() - y[i]; }
+                    }
+                } else {
+                    quote!()
+                };
+                quote! {
+                    // ln Σ exp(r), shifted by the maximum for stability.
+                    let mut r_max = r_out[0];
+                    for i in 1..#n {
+                        if r_out[i].to_f64() > r_max.to_f64() { r_max = r_out[i]; }
+                    }
+                    let mut norm = T::zero();
+                    for i in 0..#n { norm += (r_out[i] - r_max).exp(); }
+                    let log_norm = r_max + norm.ln();
+                    let mut loss = T::zero();
+                    let mut y_total = T::zero();
+                    for i in 0..#n {
+                        loss += y[i] * (log_norm - r_out[i]);
+                        y_total += y[i];
+                    }
+                    let _ = y_total;
+                    #g
+                }
+            }
+            Loss::Sum {
+                g, expr, d_expr, ..
+            } => {
+                let sources: Sources =
+                    vec![("r".into(), quote!(r_out[i])), ("y".into(), quote!(y[i]))];
+                let (stmts, vals) = emit_block(g, &sources, &[], &[("term", *expr)]);
+                let v = &vals[0];
+                let gcode = if grad {
+                    let (gs, gv) = emit_block(g, &sources, &[], &[("dterm", *d_expr)]);
+                    let gv = &gv[0];
+                    quote! {
+                        let mut dloss = [T::zero(); #n];
+                        for i in 0..#n { #gs dloss[i] = #gv; }
+                    }
+                } else {
+                    quote!()
+                };
+                quote! {
+                    let mut loss = T::zero();
+                    for i in 0..#n { #stmts loss += #v; }
+                    #gcode
+                }
+            }
+        }
+    }
+
+    fn loss_adjoint(&mut self) -> TokenStream {
+        let out = self.output_rates();
+        let loss = self.loss_code(true);
+        let li = self.net.output;
+        let sources = self.neuron_sources(li, "state");
+        let theta_entries = self.param_entries(li).2;
+        let l = &mut self.net.layers[li];
+        let re = l.sym.rate_exprs();
+        let names: Vec<String> = l.sym.params.iter().map(|s| format!("rate_d_{s}")).collect();
+        let mut outputs = Vec::new();
+        let mut entries = Vec::new();
+        for (k, name) in names.iter().enumerate() {
+            if !l.sym.g.is_zero(re.r_dtheta[k]) {
+                outputs.push((name.as_str(), re.r_dtheta[k]));
+                entries.push(theta_entries[k].clone());
+            }
+        }
+        let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
+        let poff = lit(self.layout.p_off[li]);
+        let n = lit(l.size);
+        let grads = entries
+            .iter()
+            .zip(&vals)
+            .map(|(e, v)| quote!(grad[#e + i] += scale * dloss[i] * #v;));
+        quote! {
+            #out
+            #loss
+            for i in 0..#n {
+                #stmts
+                adj[#poff + i] += scale * dloss[i] * r_out_dp[i];
+                #(#grads)*
+            }
+            loss
+        }
+    }
+
+    /// The continuous chain: per layer, input, ṡ and the instantaneous prospective and rate.
+    /// Writes `dc` (if `write_dc`) and `state[P + i]` (if `write_p`). Rates go to `rate_<layer>`.
+    fn continuous_chain(&mut self, state: &str, write_dc: bool, write_p: bool) -> TokenStream {
+        let mut out = Vec::new();
+        for li in 0..self.net.layers.len() {
+            let sources = self.neuron_sources(li, state);
+            let input = self.synaptic_input(li);
+            let l = &mut self.net.layers[li];
+            let (f, p_cont) = l.sym.continuous();
+            let rate_of = {
+                let r = l.sym.rate;
+                let pv = l.sym.p;
+                l.sym.g.subs(r, &[(pv, p_cont)])
+            };
+            let names: Vec<String> = l.sym.states.iter().map(|s| format!("d_{s}_dt")).collect();
+            let mut outputs: Vec<(&str, Expr)> = names
+                .iter()
+                .map(|s| s.as_str())
+                .zip(f.iter().copied())
+                .collect();
+            outputs.push(("prospective", p_cont));
+            outputs.push(("r", rate_of));
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
+            let ns = l.sym.states.len();
+            let mut writes = Vec::new();
+            if write_dc {
+                for k in 0..ns {
+                    let off = lit(self.layout.s_off[li][k]);
+                    let v = &vals[k];
+                    writes.push(quote!(dc[#off + i] = #v;));
+                }
+            }
+            if write_p {
+                let poff = lit(self.layout.p_off[li]);
+                let v = &vals[ns];
+                writes.push(quote!(state[#poff + i] = #v;));
+            }
+            let rid = rate_ident(l);
+            let r = &vals[ns + 1];
+            let n = lit(l.size);
+            let decl = quote!(let mut #rid = [T::zero(); #n];);
+            out.push(quote! {
+                #decl
+                for i in 0..#n {
+                    #input
+                    #stmts
+                    #(#writes)*
+                    #rid[i] = #r;
+                }
+            });
+        }
+        quote!(#(#out)*)
+    }
+
+    fn is_continuous(&self) -> bool {
+        !self
+            .net
+            .layers
+            .iter()
+            .any(|l| l.sources.iter().any(|s| s.kind == SourceKind::Recurrent))
+    }
+
+    fn adjoint_rhs(&mut self) -> TokenStream {
+        let forward = self.continuous_chain("c", false, false);
+        let nl = self.net.layers.len();
+        let mut decls = Vec::new();
+        for l in &self.net.layers {
+            let g = g_r_ident(l);
+            let n = lit(l.size);
+            decls.push(quote!(let mut #g = [T::zero(); #n];));
+        }
+        // The loss enters the output layer's rate sensitivity.
+        let out_l = &self.net.layers[self.net.output];
+        let out_rates = rate_ident(out_l);
+        let out_g = g_r_ident(out_l);
+        let n_out = lit(out_l.size);
+        let loss = self.loss_code(true);
+        let mut backward = Vec::new();
+        for li in (0..nl).rev() {
+            let mut sources = self.neuron_sources(li, "c");
+            let input = self.synaptic_input(li);
+            let (w_entries, b_entry, theta_entries) = self.param_entries(li);
+            let l = &mut self.net.layers[li];
+            let Some(adj): Option<AdjointExprs> = l.sym.adjoint() else {
+                continue;
+            };
+            for (k, s) in l.sym.states.iter().enumerate() {
+                let off = lit(self.layout.s_off[li][k]);
+                sources.push((format!("costate_{s}"), quote!(costate[#off + i])));
+            }
+            let gid = g_r_ident(l);
+            sources.push(("g_r".into(), quote!(#gid[i])));
+            let names_dp: Vec<String> = l
+                .sym
+                .states
+                .iter()
+                .map(|s| format!("d_costate_{s}"))
+                .collect();
+            let names_t: Vec<String> = l.sym.params.iter().map(|s| format!("grad_{s}")).collect();
+            let mut outputs: Vec<(&str, Expr)> = names_dp
+                .iter()
+                .map(|s| s.as_str())
+                .zip(adj.d_costate.iter().copied())
+                .collect();
+            outputs.push(("q", adj.q));
+            outputs.extend(
+                names_t
+                    .iter()
+                    .map(|s| s.as_str())
+                    .zip(adj.grad_theta.iter().copied()),
+            );
+            let hints: Vec<(Expr, &str)> = adj
+                .lambda
+                .iter()
+                .zip(&l.sym.mismatch_names)
+                .map(|(&e, n)| (e, n.as_str()))
+                .collect();
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &hints, &outputs);
+            let ns = l.sym.states.len();
+            let mut writes = Vec::new();
+            for k in 0..ns {
+                let off = lit(self.layout.s_off[li][k]);
+                let v = &vals[k];
+                writes.push(quote!(dcostate[#off + i] = #v;));
+            }
+            let q = &vals[ns];
+            let eoff = lit(self.layout.err_off[li]);
+            writes.push(quote!(errors[#eoff + i] = -#q;));
+            for (k, e) in theta_entries.iter().enumerate() {
+                let v = &vals[ns + 1 + k];
+                writes.push(quote!(grad_density[#e + i] = #v;));
+            }
+            if let Some(b) = &b_entry {
+                writes.push(quote!(grad_density[#b + i] = #q;));
+            }
+            for (si, w) in w_entries.iter().enumerate() {
+                let src = &l.sources[si];
+                let nsrc = lit(src.size);
+                let (r, back) = match src.kind {
+                    SourceKind::Input => (quote!(x), quote!()),
+                    SourceKind::Layer(_) | SourceKind::Recurrent => {
+                        let name = src.name.clone();
+                        let r = format_ident!("rate_{}", name);
+                        let g = format_ident!("g_r_{}", name);
+                        (
+                            quote!(#r),
+                            quote!(#g[j] += params[#w + i * #nsrc + j] * #q;),
+                        )
+                    }
+                };
+                writes.push(quote! {
+                    for j in 0..#nsrc {
+                        grad_density[#w + i * #nsrc + j] = #q * #r[j];
+                        #back
+                    }
+                });
+            }
+            let n = lit(l.size);
+            let comment = format!("layer `{}`: exact adjoint", l.name);
+            backward.push(quote! {
+                #[doc = #comment]
+                for i in 0..#n {
+                    #input
+                    #stmts
+                    #(#writes)*
+                }
+            });
+        }
+        quote! {
+            #forward
+            #(#decls)*
+            {
+                let r_out = &#out_rates;
+                #loss
+                let _ = loss;
+                for i in 0..#n_out { #out_g[i] += beta * dloss[i]; }
+            }
+            #(#backward)*
+        }
+    }
+
+    fn online_step(&mut self) -> TokenStream {
+        let rates = self.all_rates(true);
+        let nl = self.net.layers.len();
+        let mut decls = Vec::new();
+        for l in &self.net.layers {
+            let g = g_r_ident(l);
+            let n = lit(l.size);
+            decls.push(quote!(let mut #g = [T::zero(); #n];));
+        }
+        // g_r from the previous step's local errors of the layers above (one step of delay).
+        let mut feedback = Vec::new();
+        for li in 0..nl {
+            let l = &self.net.layers[li];
+            let eps = lit(self.layout.eps_off[li]);
+            let n = lit(l.size);
+            for (si, src) in l.sources.iter().enumerate() {
+                if src.kind == SourceKind::Input {
+                    continue;
+                }
+                let w = self.c(&self.layout.weight(li, si).konst);
+                let g = format_ident!("g_r_{}", src.name);
+                let nsrc = lit(src.size);
+                feedback.push(quote! {
+                    for i in 0..#n {
+                        for j in 0..#nsrc {
+                            #g[j] -= params[#w + i * #nsrc + j] * local[#eps + i];
+                        }
+                    }
+                });
+            }
+        }
+        let out_l = &self.net.layers[self.net.output];
+        let out_rates = rate_ident(out_l);
+        let out_g = g_r_ident(out_l);
+        let n_out = lit(out_l.size);
+        let loss = self.loss_code(true);
+        let mut layers = Vec::new();
+        for li in 0..nl {
+            let mut sources = self.neuron_sources(li, "state");
+            let input = self.synaptic_input(li);
+            let (w_entries, b_entry, theta_entries) = self.param_entries(li);
+            let fwd_sources = sources.clone();
+            let l = &mut self.net.layers[li];
+            let Some(loc): Option<LocalExprs> = l.sym.local() else {
+                continue;
+            };
+            for (k, s) in l.sym.states.iter().enumerate() {
+                let off = lit(self.layout.v_off[li][k]);
+                sources.push((format!("v_{s}"), quote!(local[#off + i])));
+            }
+            let gid = g_r_ident(l);
+            sources.push(("g_r".into(), quote!(#gid[i])));
+            let names_dv: Vec<String> = l.sym.states.iter().map(|s| format!("d_v_{s}")).collect();
+            let names_t: Vec<String> = l.sym.params.iter().map(|s| format!("grad_{s}")).collect();
+            let mut outputs: Vec<(&str, Expr)> = names_dv
+                .iter()
+                .map(|s| s.as_str())
+                .zip(loc.dv.iter().copied())
+                .collect();
+            outputs.push(("eps", loc.eps));
+            outputs.extend(
+                names_t
+                    .iter()
+                    .map(|s| s.as_str())
+                    .zip(loc.grad_theta.iter().copied()),
+            );
+            let hints = [(loc.e_hat, "e_hat")];
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &hints, &outputs);
+            let ns = l.sym.states.len();
+            let mut writes = Vec::new();
+            for k in 0..ns {
+                let off = lit(self.layout.v_off[li][k]);
+                let v = &vals[k];
+                writes.push(quote!(local[#off + i] += dt * #v;));
+            }
+            let eps = &vals[ns];
+            let eoff = lit(self.layout.eps_off[li]);
+            writes.push(quote!(local[#eoff + i] = #eps;));
+            for (k, e) in theta_entries.iter().enumerate() {
+                if l.sym.g.is_zero(loc.grad_theta[k]) {
+                    continue;
+                }
+                let v = &vals[ns + 1 + k];
+                writes.push(quote!(grad[#e + i] += dt * #v;));
+            }
+            if let Some(b) = &b_entry {
+                writes.push(quote!(grad[#b + i] -= dt * #eps;));
+            }
+            for (si, w) in w_entries.iter().enumerate() {
+                let src = &l.sources[si];
+                let nsrc = lit(src.size);
+                let r = match src.kind {
+                    SourceKind::Input => quote!(x),
+                    _ => {
+                        let r = format_ident!("rate_{}", src.name);
+                        quote!(#r)
+                    }
+                };
+                writes.push(quote! {
+                    for j in 0..#nsrc {
+                        grad[#w + i * #nsrc + j] -= dt * #eps * #r[j];
+                    }
+                });
+            }
+            // Forward Euler step with the nudged input.
+            let fwd = l.sym.euler();
+            let names: Vec<String> = l.sym.states.iter().map(|s| format!("next_{s}")).collect();
+            let mut f_out: Vec<(&str, Expr)> = names
+                .iter()
+                .map(|s| s.as_str())
+                .zip(fwd.s_next.iter().copied())
+                .collect();
+            f_out.push(("next_p", fwd.p_next));
+            let (f_stmts, f_vals) = emit_block(&l.sym.g, &fwd_sources, &[], &f_out);
+            let mut f_writes = Vec::new();
+            for (k, v) in f_vals.iter().take(ns).enumerate() {
+                let off = lit(self.layout.s_off[li][k]);
+                f_writes.push(quote!(state[#off + i] = #v;));
+            }
+            let poff = lit(self.layout.p_off[li]);
+            let pv = &f_vals[ns];
+            let n = lit(l.size);
+            let comment = format!(
+                "layer `{}`: error neuron, local updates, nudged forward step",
+                l.name
+            );
+            layers.push(quote! {
+                #[doc = #comment]
+                for i in 0..#n {
+                    #input
+                    let eps_i = {
+                        #stmts
+                        #(#writes)*
+                        #eps
+                    };
+                    let input = input + gamma * eps_i;
+                    #f_stmts
+                    #(#f_writes)*
+                    state[#poff + i] = #pv;
+                }
+            });
+        }
+        quote! {
+            #rates
+            #(#decls)*
+            #(#feedback)*
+            {
+                let r_out = &#out_rates;
+                #loss
+                let _ = loss;
+                for i in 0..#n_out { #out_g[i] += beta * dloss[i]; }
+            }
+            #(#layers)*
+        }
+    }
+
+    fn infos(&self) -> (TokenStream, TokenStream, TokenStream) {
+        let mut params = Vec::new();
+        let mut consts = Vec::new();
+        for e in &self.layout.params {
+            let name = &e.name;
+            let layer = &self.net.layers[e.layer].name;
+            let symbol = &e.symbol;
+            let kind = match e.kind {
+                EntryKind::Weight(si) => {
+                    let src = &self.net.layers[e.layer].sources[si];
+                    let pre = &src.name;
+                    let rec = src.kind == SourceKind::Recurrent;
+                    quote!(::vle::ParamKind::Weight { pre: #pre, recurrent: #rec })
+                }
+                EntryKind::Bias => quote!(::vle::ParamKind::Bias),
+                EntryKind::Neuron(_) => quote!(::vle::ParamKind::Neuron),
+            };
+            let (offset, rows, cols) = (lit(e.offset), lit(e.rows), lit(e.cols));
+            let (learnable, tc) = (e.learnable, e.time_constant);
+            let defaults = e.defaults.iter().map(|v| Literal::f64_suffixed(*v));
+            params.push(quote! {
+                ::vle::ParamInfo {
+                    name: #name, layer: #layer, symbol: #symbol, kind: #kind,
+                    offset: #offset, rows: #rows, cols: #cols,
+                    learnable: #learnable, time_constant: #tc,
+                    defaults: &[#(#defaults),*],
+                }
+            });
+            let k = &e.konst;
+            let doc = format!("Offset of `{}` in the parameter vector.", e.name);
+            consts.push(quote!(#[doc = #doc] pub const #k: usize = #offset;));
+        }
+        let mut layers = Vec::new();
+        for (li, l) in self.net.layers.iter().enumerate() {
+            let name = &l.name;
+            let size = lit(l.size);
+            let neuron = &l.sym.neuron;
+            let states = l
+                .sym
+                .states
+                .iter()
+                .zip(&self.layout.s_off[li])
+                .map(|(s, o)| {
+                    let o = lit(*o);
+                    quote!((#s, #o))
+                });
+            let (po, eo, ao) = (
+                lit(self.layout.p_off[li]),
+                lit(self.layout.eps_off[li]),
+                lit(self.layout.err_off[li]),
+            );
+            layers.push(quote! {
+                ::vle::LayerInfo {
+                    name: #name, size: #size, neuron: #neuron,
+                    states: &[#(#states),*],
+                    prospective_offset: #po,
+                    local_error_offset: #eo,
+                    adjoint_error_offset: #ao,
+                }
+            });
+        }
+        (
+            quote!(#(#params),*),
+            quote!(#(#layers),*),
+            quote!(#(#consts)*),
+        )
+    }
+
+    pub fn generate(mut self) -> TokenStream {
+        let euler = self.euler_step();
+        let euler_adj = self.euler_step_adjoint();
+        let out_rates = self.output_rates();
+        let loss = self.loss_code(false);
+        let loss_adj = self.loss_adjoint();
+        let continuous = self.is_continuous();
+        let (rhs, refresh, adj_rhs) = if continuous {
+            let rhs = self.continuous_chain("c", true, false);
+            let refresh = self.continuous_chain("state", false, true);
+            let adj = self.adjoint_rhs();
+            (rhs, refresh, adj)
+        } else {
+            // Recurrent projections of prospective rates form an algebraic loop in continuous
+            // time; only the discrete (delayed) system is defined. Fill with NaN so misuse is
+            // detected rather than silently wrong.
+            (
+                quote!(let _ = (params, c, x); dc.fill(T::from_f64(f64::NAN));),
+                quote!(let _ = (params, x); state.fill(T::from_f64(f64::NAN));),
+                quote! {
+                    let _ = (params, c, x, y, beta, costate);
+                    dcostate.fill(T::from_f64(f64::NAN));
+                    errors.fill(T::from_f64(f64::NAN));
+                    grad_density.fill(T::from_f64(f64::NAN));
+                },
+            )
+        };
+        let online = self.online_step();
+        let (param_infos, layer_infos, consts) = self.infos();
+        let (text, latex) = crate::text::derivation(self.net);
+        let net = &*self.net;
+        let name = &net.name;
+        let vis = &net.vis;
+        let attrs = &net.attrs;
+        let name_str = name.to_string();
+        let l = &self.layout;
+        let (n_in, n_out) = (lit(net.input_size), lit(net.layers[net.output].size));
+        let (np, ns, nc, nlc, nn) = (
+            lit(l.n_params),
+            lit(l.n_state),
+            lit(l.n_cont),
+            lit(l.n_local),
+            lit(l.n_neurons),
+        );
+        let doc_layout = format!(
+            "Generated by `vle_model!`: {} parameters, {} state entries per sample ({} continuous), {} local-rule entries, {} neurons.",
+            l.n_params, l.n_state, l.n_cont, l.n_local, l.n_neurons
+        );
+        quote! {
+            #(#attrs)*
+            #[doc = #doc_layout]
+            #[derive(Clone, Copy, Debug, Default)]
+            #vis struct #name;
+
+            #[allow(dead_code)]
+            impl #name {
+                #consts
+                /// The derivation the macro performed (plain text).
+                pub const DERIVATION_TEXT: &'static str = #text;
+                /// The derivation the macro performed (LaTeX).
+                pub const DERIVATION_LATEX: &'static str = #latex;
+            }
+
+            #[allow(clippy::all, unused_mut, unused_variables, non_snake_case)]
+            impl ::vle::Network for #name {
+                const NAME: &'static str = #name_str;
+                const INPUT: usize = #n_in;
+                const OUTPUT: usize = #n_out;
+                const PARAMS: usize = #np;
+                const STATE: usize = #ns;
+                const CONT: usize = #nc;
+                const LOCAL: usize = #nlc;
+                const NEURONS: usize = #nn;
+                const CONTINUOUS: bool = #continuous;
+
+                fn param_info() -> &'static [::vle::ParamInfo] {
+                    const INFO: &[::vle::ParamInfo] = &[#param_infos];
+                    INFO
+                }
+                fn layer_info() -> &'static [::vle::LayerInfo] {
+                    const INFO: &[::vle::LayerInfo] = &[#layer_infos];
+                    INFO
+                }
+                fn derivation() -> &'static ::vle::Derivation {
+                    const D: ::vle::Derivation = ::vle::Derivation { text: #text, latex: #latex };
+                    &D
+                }
+                fn output<T: ::vle::Scalar>(params: &[T], state: &[T], r: &mut [T]) {
+                    #out_rates
+                    r[..#n_out].copy_from_slice(&r_out);
+                }
+                fn loss<T: ::vle::Scalar>(params: &[T], state: &[T], y: &[T]) -> T {
+                    #out_rates
+                    #loss
+                    loss
+                }
+                fn loss_adjoint<T: ::vle::Scalar>(params: &[T], state: &[T], y: &[T], scale: T, adj: &mut [T], grad: &mut [T]) -> T {
+                    #loss_adj
+                }
+                fn euler_step<T: ::vle::Scalar>(params: &[T], state: &mut [T], x: &[T], dt: T) {
+                    #euler
+                }
+                fn euler_step_adjoint<T: ::vle::Scalar>(params: &[T], state: &[T], x: &[T], dt: T, adj_next: &[T], adj_prev: &mut [T], grad: &mut [T]) {
+                    #euler_adj
+                }
+                fn rhs<T: ::vle::Scalar>(params: &[T], c: &[T], x: &[T], dc: &mut [T]) {
+                    #rhs
+                }
+                fn refresh_prospective<T: ::vle::Scalar>(params: &[T], state: &mut [T], x: &[T]) {
+                    #refresh
+                }
+                fn adjoint_rhs<T: ::vle::Scalar>(params: &[T], c: &[T], x: &[T], y: &[T], beta: T, costate: &[T], dcostate: &mut [T], errors: &mut [T], grad_density: &mut [T]) {
+                    #adj_rhs
+                }
+                fn online_step<T: ::vle::Scalar>(params: &[T], state: &mut [T], local: &mut [T], x: &[T], y: &[T], beta: T, gamma: T, dt: T, grad: &mut [T]) {
+                    #online
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! Errors of the runtime. Every message says what is wrong and how to fix it.
+
+use std::fmt;
+
+/// Where a non-finite value was found.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Location {
+    /// Layer quantity or parameter, e.g. `"h1.u[3]"`, `"h1.tau_m[0]"`.
+    pub name: String,
+    /// Time step index (within the run or window), when known.
+    pub step: Option<usize>,
+    /// Sample index in the batch, when known.
+    pub sample: Option<usize>,
+}
+
+/// An error of the runtime.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Error {
+    /// A slice has the wrong length.
+    Length {
+        what: String,
+        expected: usize,
+        got: usize,
+    },
+    /// A NaN or infinity appeared.
+    NonFinite {
+        /// What kind of value: `"state"`, `"parameter"`, `"gradient"`, `"loss"`, ...
+        quantity: &'static str,
+        at: Location,
+        value: f64,
+    },
+    /// A time constant is smaller than the step `dt` (explicit Euler needs dt ≤ τ).
+    TimeConstantBelowDt {
+        param: String,
+        entry: usize,
+        value: f64,
+        dt: f64,
+    },
+    /// A time constant is zero or negative.
+    NonPositiveTimeConstant {
+        param: String,
+        entry: usize,
+        value: f64,
+    },
+    /// No data to work on (no samples, no steps).
+    EmptyData { what: String },
+    /// A hyper-parameter is out of its valid range.
+    InvalidHyperParameter {
+        name: String,
+        value: f64,
+        expected: String,
+    },
+}
+
+/// `Result` with [`Error`] as the default error type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "`{}`", self.name)?;
+        if let Some(s) = self.step {
+            write!(f, " at step {s}")?;
+        }
+        if let Some(b) = self.sample {
+            write!(f, " of sample {b}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Length {
+                what,
+                expected,
+                got,
+            } => write!(
+                f,
+                "{what} has length {got} but {expected} was expected; \
+                 size it from the network's constants (PARAMS, STATE, INPUT, ...) and the batch"
+            ),
+            Error::NonFinite {
+                quantity,
+                at,
+                value,
+            } => {
+                write!(f, "non-finite {quantity} ({value}) in {at}")?;
+                match *quantity {
+                    "state" | "loss" => write!(
+                        f,
+                        "; the dynamics diverged: reduce dt or the learning rate, \
+                         or check the input and the time constants"
+                    ),
+                    "gradient" | "parameter" => write!(
+                        f,
+                        "; training diverged: reduce the learning rate or beta, \
+                         or clip the inputs"
+                    ),
+                    _ => write!(f, "; check the inputs for NaN or infinity"),
+                }
+            }
+            Error::TimeConstantBelowDt {
+                param,
+                entry,
+                value,
+                dt,
+            } => write!(
+                f,
+                "time constant `{param}`[{entry}] = {value} is smaller than dt = {dt}; \
+                 explicit Euler needs dt <= tau: reduce dt or raise the time constant"
+            ),
+            Error::NonPositiveTimeConstant {
+                param,
+                entry,
+                value,
+            } => write!(
+                f,
+                "time constant `{param}`[{entry}] = {value} is not positive; \
+                 time constants must be > 0 (and >= dt)"
+            ),
+            Error::EmptyData { what } => {
+                write!(
+                    f,
+                    "{what} is empty; provide at least one sample and one step"
+                )
+            }
+            Error::InvalidHyperParameter {
+                name,
+                value,
+                expected,
+            } => write!(
+                f,
+                "hyper-parameter `{name}` = {value} is invalid: expected {expected}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// `Ok(())` when `got == expected`, else [`Error::Length`].
+pub fn check_len(what: &str, expected: usize, got: usize) -> Result<()> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(Error::Length {
+            what: what.to_string(),
+            expected,
+            got,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_problem_and_the_fix() {
+        let e = Error::TimeConstantBelowDt {
+            param: "h1.tau_r".into(),
+            entry: 2,
+            value: 0.05,
+            dt: 0.1,
+        };
+        let s = e.to_string();
+        assert!(s.contains("h1.tau_r") && s.contains("[2]") && s.contains("reduce dt"));
+        let e = Error::NonFinite {
+            quantity: "state",
+            at: Location {
+                name: "h1.u[0]".into(),
+                step: Some(7),
+                sample: Some(1),
+            },
+            value: f64::NAN,
+        };
+        let s = e.to_string();
+        assert!(s.contains("h1.u[0]") && s.contains("step 7") && s.contains("sample 1"));
+        assert!(check_len("x", 3, 2)
+            .unwrap_err()
+            .to_string()
+            .contains("length 2"));
+    }
+}

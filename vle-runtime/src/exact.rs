@@ -1,0 +1,312 @@
+//! The exact discrete gradient over a window: backpropagation through the Euler steps.
+//!
+//! Window of N steps from `state_0`: `state_{n+1} = euler_step(state_n, x_n)` with
+//! `x_n = x(t0 + n·dt)`, and the loss L = β·dt·Σ_{n=1..N} ℓ(state_n, y_n), `y_n = y(t0 + n·dt)`.
+//! Slices: `xs` holds x_0..x_{N-1} (`N × INPUT`), `ys` holds y_1..y_N (`N × OUTPUT`).
+
+use std::marker::PhantomData;
+
+use crate::error::{check_len, Error, Result};
+use crate::params::check_finite_params;
+use crate::signal::Signal;
+use crate::sim::{check_finite_states, to_scalars};
+use crate::{Network, Scalar};
+
+/// How the forward states are kept for the backward sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tape {
+    /// Every state: `N × STATE` memory, no recomputation.
+    Full,
+    /// Every k-th state; segments are recomputed in the backward sweep (about `N/k + k`
+    /// states of memory, one extra forward pass). `Checkpoint(0)` means k = ⌈√N⌉.
+    Checkpoint(usize),
+}
+
+/// Inputs and targets of one window sampled from a signal (f64): `xs[n] = x(t0 + n·dt)`,
+/// `ys[n] = y(t0 + (n+1)·dt)` for n = 0..steps-1.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    pub steps: usize,
+    pub xs: Vec<f64>,
+    pub ys: Vec<f64>,
+}
+
+impl Window {
+    pub fn sample<S: Signal + ?Sized>(signal: &S, t0: f64, dt: f64, steps: usize) -> Self {
+        let (di, dy) = (signal.input_dim(), signal.target_dim());
+        let mut xs = vec![0.0; steps * di];
+        let mut ys = vec![0.0; steps * dy];
+        let mut scratch_x = vec![0.0; di];
+        let mut scratch_y = vec![0.0; dy];
+        for n in 0..steps {
+            let t = t0 + n as f64 * dt;
+            signal.at(t, &mut xs[n * di..(n + 1) * di], &mut scratch_y);
+            let t1 = t0 + (n + 1) as f64 * dt;
+            signal.at(t1, &mut scratch_x, &mut ys[n * dy..(n + 1) * dy]);
+        }
+        Window { steps, xs, ys }
+    }
+
+    /// The window in scalar type `T`: `(xs, ys)`.
+    pub fn to_scalars<T: Scalar>(&self) -> (Vec<T>, Vec<T>) {
+        let conv = |v: &[f64]| v.iter().map(|&x| T::from_f64(x)).collect();
+        (conv(&self.xs), conv(&self.ys))
+    }
+}
+
+/// The discrete loss of a window; `state` goes from `state_0` to `state_N`.
+pub fn discrete_loss<N: Network, T: Scalar>(
+    p: &[T],
+    state: &mut [T],
+    xs: &[T],
+    ys: &[T],
+    dt: T,
+    beta: T,
+) -> T {
+    let steps = xs.len() / N::INPUT.max(1);
+    let mut sum = T::zero();
+    for n in 0..steps {
+        N::euler_step(p, state, &xs[n * N::INPUT..(n + 1) * N::INPUT], dt);
+        sum += N::loss(p, state, &ys[n * N::OUTPUT..(n + 1) * N::OUTPUT]);
+    }
+    beta * dt * sum
+}
+
+/// Buffers of the backward sweep, reusable across windows.
+pub struct Bptt<N: Network, T: Scalar> {
+    tape: Vec<T>,
+    segment: Vec<T>,
+    adj: Vec<T>,
+    adj_prev: Vec<T>,
+    _n: PhantomData<N>,
+}
+
+impl<N: Network, T: Scalar> Default for Bptt<N, T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn window_steps<N: Network, T>(xs: &[T], ys: &[T]) -> Result<usize> {
+    let steps = xs
+        .len()
+        .checked_div(N::INPUT)
+        .unwrap_or(ys.len() / N::OUTPUT.max(1));
+    check_len(
+        "the window's inputs xs (steps × INPUT)",
+        steps * N::INPUT,
+        xs.len(),
+    )?;
+    check_len(
+        "the window's targets ys (steps × OUTPUT)",
+        steps * N::OUTPUT,
+        ys.len(),
+    )?;
+    if steps == 0 {
+        return Err(Error::EmptyData {
+            what: "the window (zero steps)".into(),
+        });
+    }
+    Ok(steps)
+}
+
+impl<N: Network, T: Scalar> Bptt<N, T> {
+    pub fn new() -> Self {
+        Bptt {
+            tape: Vec::new(),
+            segment: Vec::new(),
+            adj: vec![T::zero(); N::STATE],
+            adj_prev: vec![T::zero(); N::STATE],
+            _n: PhantomData,
+        }
+    }
+
+    /// Loss of the window from `state` (left at `state_N`) and its exact gradient, *added*
+    /// into `grad`. Errors name the first non-finite state (step n = the step from t_n).
+    #[allow(clippy::too_many_arguments)]
+    pub fn gradient(
+        &mut self,
+        p: &[T],
+        state: &mut [T],
+        xs: &[T],
+        ys: &[T],
+        dt: T,
+        beta: T,
+        tape: Tape,
+        grad: &mut [T],
+    ) -> Result<T> {
+        check_len("the parameter vector", N::PARAMS, p.len())?;
+        check_len("the gradient", N::PARAMS, grad.len())?;
+        check_len("the state", N::STATE, state.len())?;
+        let steps = window_steps::<N, T>(xs, ys)?;
+        let k = match tape {
+            Tape::Full => 1,
+            Tape::Checkpoint(0) => (steps as f64).sqrt().ceil() as usize,
+            Tape::Checkpoint(k) => k,
+        };
+        // Forward, storing state_n for n ≡ 0 (mod k).
+        let s = N::STATE;
+        self.tape.clear();
+        for n in 0..steps {
+            if n % k == 0 {
+                self.tape.extend_from_slice(state);
+            }
+            N::euler_step(p, state, &xs[n * N::INPUT..(n + 1) * N::INPUT], dt);
+            check_finite_states::<N, T>(state, s, Some(n), 0)?;
+        }
+        // Backward, one segment [start, end) at a time.
+        let scale = beta * dt;
+        let mut sum = T::zero();
+        self.adj.iter_mut().for_each(|a| *a = T::zero());
+        let segments = steps.div_ceil(k);
+        for j in (0..segments).rev() {
+            let (start, end) = (j * k, ((j + 1) * k).min(steps));
+            // segment[i] = state_{start+i}, i = 0..=end-start.
+            self.segment.clear();
+            self.segment
+                .extend_from_slice(&self.tape[j * s..(j + 1) * s]);
+            for n in start..end - 1 {
+                let i = self.segment.len() - s;
+                self.segment.extend_from_within(i..i + s);
+                let next = &mut self.segment[i + s..];
+                N::euler_step(p, next, &xs[n * N::INPUT..(n + 1) * N::INPUT], dt);
+            }
+            match end == steps {
+                true => self.segment.extend_from_slice(state),
+                false => self
+                    .segment
+                    .extend_from_slice(&self.tape[(j + 1) * s..(j + 2) * s]),
+            }
+            for n in (start..end).rev() {
+                let i = n - start;
+                let y = &ys[n * N::OUTPUT..(n + 1) * N::OUTPUT];
+                let next = &self.segment[(i + 1) * s..(i + 2) * s];
+                sum += N::loss_adjoint(p, next, y, scale, &mut self.adj, grad);
+                self.adj_prev.iter_mut().for_each(|a| *a = T::zero());
+                N::euler_step_adjoint(
+                    p,
+                    &self.segment[i * s..(i + 1) * s],
+                    &xs[n * N::INPUT..(n + 1) * N::INPUT],
+                    dt,
+                    &self.adj,
+                    &mut self.adj_prev,
+                    grad,
+                );
+                std::mem::swap(&mut self.adj, &mut self.adj_prev);
+            }
+        }
+        Ok(scale * sum)
+    }
+
+    /// ∂L/∂state_0 of the last [`Bptt::gradient`] call.
+    pub fn initial_state_adjoint(&self) -> &[T] {
+        &self.adj
+    }
+}
+
+/// Loss and exact gradient of one window from the zero state (convenience for tests and
+/// small problems). Non-learnable entries are *not* zeroed: see
+/// [`crate::params::zero_non_learnable`].
+pub fn exact_gradient<N: Network, T: Scalar>(
+    p: &[T],
+    xs: &[T],
+    ys: &[T],
+    dt: T,
+    beta: T,
+    tape: Tape,
+) -> Result<(T, Vec<T>)> {
+    let mut grad = vec![T::zero(); N::PARAMS];
+    let mut state = vec![T::zero(); N::STATE];
+    let loss = Bptt::<N, T>::new().gradient(p, &mut state, xs, ys, dt, beta, tape, &mut grad)?;
+    check_finite_params::<N, T>(&grad, "gradient", None)?;
+    Ok((loss, grad))
+}
+
+/// Batch version: `states` (`B × STATE`, left at the window's end), `xs` (`B × N × INPUT`),
+/// `ys` (`B × N × OUTPUT`), sample-major. Writes the batch-mean gradient into `grad`
+/// (overwritten) and returns the batch-mean loss.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_gradient<N: Network, T: Scalar>(
+    bptt: &mut Bptt<N, T>,
+    p: &[T],
+    states: &mut [T],
+    xs: &[T],
+    ys: &[T],
+    dt: T,
+    beta: T,
+    tape: Tape,
+    grad: &mut [T],
+) -> Result<T> {
+    let batch = states.len() / N::STATE.max(1);
+    if batch == 0 {
+        return Err(Error::EmptyData {
+            what: "the batch of states".into(),
+        });
+    }
+    check_len(
+        "the batch of states (B × STATE)",
+        batch * N::STATE,
+        states.len(),
+    )?;
+    let (nx, ny) = (xs.len() / batch, ys.len() / batch);
+    check_len(
+        "the batch of inputs (B × steps × INPUT)",
+        batch * nx,
+        xs.len(),
+    )?;
+    check_len(
+        "the batch of targets (B × steps × OUTPUT)",
+        batch * ny,
+        ys.len(),
+    )?;
+    check_len("the gradient", N::PARAMS, grad.len())?;
+    grad.iter_mut().for_each(|g| *g = T::zero());
+    let mut loss = T::zero();
+    for b in 0..batch {
+        let st = &mut states[b * N::STATE..(b + 1) * N::STATE];
+        let (x, y) = (&xs[b * nx..(b + 1) * nx], &ys[b * ny..(b + 1) * ny]);
+        loss += bptt
+            .gradient(p, st, x, y, dt, beta, tape, grad)
+            .map_err(|e| with_sample(e, b))?;
+    }
+    let inv = T::one() / T::from_f64(batch as f64);
+    grad.iter_mut().for_each(|g| *g *= inv);
+    Ok(loss * inv)
+}
+
+/// Sets the sample index of a non-finite-state error.
+pub(crate) fn with_sample(e: Error, b: usize) -> Error {
+    match e {
+        Error::NonFinite {
+            quantity,
+            mut at,
+            value,
+        } => {
+            if at.sample.is_some() {
+                at.sample = Some(b);
+            }
+            Error::NonFinite {
+                quantity,
+                at,
+                value,
+            }
+        }
+        e => e,
+    }
+}
+
+/// Samples a window from `signal` in scalar type `T` (see [`Window`]).
+pub fn sample_window<T: Scalar, S: Signal + ?Sized>(
+    signal: &S,
+    t0: f64,
+    dt: f64,
+    steps: usize,
+    xs: &mut Vec<T>,
+    ys: &mut Vec<T>,
+) {
+    let w = Window::sample(signal, t0, dt, steps);
+    xs.resize(w.xs.len(), T::zero());
+    ys.resize(w.ys.len(), T::zero());
+    to_scalars(&w.xs, xs);
+    to_scalars(&w.ys, ys);
+}

@@ -1,0 +1,245 @@
+//! Input and target streams as functions of time.
+
+/// An input `x(t)` and a target `y(t)`, evaluated at any time (the RK4 integrators ask for
+/// midpoints too).
+pub trait Signal {
+    fn input_dim(&self) -> usize;
+    fn target_dim(&self) -> usize;
+    /// Writes `x(t)` (length `input_dim`) and `y(t)` (length `target_dim`).
+    fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]);
+}
+
+impl<S: Signal + ?Sized> Signal for &S {
+    fn input_dim(&self) -> usize {
+        (**self).input_dim()
+    }
+    fn target_dim(&self) -> usize {
+        (**self).target_dim()
+    }
+    fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]) {
+        (**self).at(t, x, y)
+    }
+}
+
+/// A signal from two closures `x(t, &mut x)` and `y(t, &mut y)`.
+pub struct FnSignal<FX, FY> {
+    pub input_dim: usize,
+    pub target_dim: usize,
+    pub input: FX,
+    pub target: FY,
+}
+
+impl<FX, FY> FnSignal<FX, FY>
+where
+    FX: Fn(f64, &mut [f64]),
+    FY: Fn(f64, &mut [f64]),
+{
+    pub fn new(input_dim: usize, target_dim: usize, input: FX, target: FY) -> Self {
+        FnSignal {
+            input_dim,
+            target_dim,
+            input,
+            target,
+        }
+    }
+}
+
+impl<FX, FY> Signal for FnSignal<FX, FY>
+where
+    FX: Fn(f64, &mut [f64]),
+    FY: Fn(f64, &mut [f64]),
+{
+    fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+    fn target_dim(&self) -> usize {
+        self.target_dim
+    }
+    fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]) {
+        (self.input)(t, x);
+        (self.target)(t, y);
+    }
+}
+
+/// One channel Σ_k a_k sin(2π f_k t + φ_k) + offset (frequencies in cycles per unit time).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Sines {
+    pub amplitudes: Vec<f64>,
+    pub frequencies: Vec<f64>,
+    pub phases: Vec<f64>,
+    pub offset: f64,
+}
+
+impl Sines {
+    /// Panics when the three vectors differ in length.
+    pub fn new(amplitudes: Vec<f64>, frequencies: Vec<f64>, phases: Vec<f64>) -> Self {
+        assert!(
+            amplitudes.len() == frequencies.len() && amplitudes.len() == phases.len(),
+            "Sines::new: amplitudes, frequencies and phases must have one entry per sine"
+        );
+        Sines {
+            amplitudes,
+            frequencies,
+            phases,
+            offset: 0.0,
+        }
+    }
+
+    pub fn eval(&self, t: f64) -> f64 {
+        let tau = 2.0 * std::f64::consts::PI;
+        self.offset
+            + self
+                .amplitudes
+                .iter()
+                .zip(&self.frequencies)
+                .zip(&self.phases)
+                .map(|((a, f), ph)| a * (tau * f * t + ph).sin())
+                .sum::<f64>()
+    }
+}
+
+/// Input and target channels, each a sum of sines.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SumOfSines {
+    pub inputs: Vec<Sines>,
+    pub targets: Vec<Sines>,
+}
+
+impl SumOfSines {
+    /// One input channel, no target.
+    pub fn new(amplitudes: Vec<f64>, frequencies: Vec<f64>, phases: Vec<f64>) -> Self {
+        SumOfSines {
+            inputs: vec![Sines::new(amplitudes, frequencies, phases)],
+            targets: Vec::new(),
+        }
+    }
+
+    /// Adds a target channel.
+    pub fn with_target(mut self, target: Sines) -> Self {
+        self.targets.push(target);
+        self
+    }
+}
+
+impl Signal for SumOfSines {
+    fn input_dim(&self) -> usize {
+        self.inputs.len()
+    }
+    fn target_dim(&self) -> usize {
+        self.targets.len()
+    }
+    fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]) {
+        x.iter_mut()
+            .zip(&self.inputs)
+            .for_each(|(x, s)| *x = s.eval(t));
+        y.iter_mut()
+            .zip(&self.targets)
+            .for_each(|(y, s)| *y = s.eval(t));
+    }
+}
+
+/// A sequence of input vectors, each held for `hold` steps of `dt` from `t0`, with one target
+/// for the whole sequence (MNIST-1D of THEORY.md §8: 40 values × 9 steps of dt = 0.2).
+/// Before `t0` the first vector is given, after the end the last one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeldSequence {
+    /// `len × input_dim` values, row-major.
+    pub values: Vec<f64>,
+    pub input_dim: usize,
+    pub hold: usize,
+    pub dt: f64,
+    pub t0: f64,
+    pub target: Vec<f64>,
+}
+
+impl HeldSequence {
+    /// Starts at t = 0. Panics if `values.len()` is not a multiple of `input_dim`, or `hold`
+    /// is zero, or `dt` is not positive.
+    pub fn new(values: Vec<f64>, input_dim: usize, hold: usize, dt: f64, target: Vec<f64>) -> Self {
+        assert!(input_dim > 0 && values.len().is_multiple_of(input_dim) && !values.is_empty());
+        assert!(
+            hold > 0 && dt > 0.0,
+            "HeldSequence: hold must be >= 1 and dt > 0"
+        );
+        HeldSequence {
+            values,
+            input_dim,
+            hold,
+            dt,
+            t0: 0.0,
+            target,
+        }
+    }
+
+    /// Number of held vectors.
+    pub fn len(&self) -> usize {
+        self.values.len() / self.input_dim
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Number of steps of `dt` the sequence lasts (`len × hold`).
+    pub fn steps(&self) -> usize {
+        self.len() * self.hold
+    }
+
+    /// Index of the vector shown at time `t`. Times are rounded onto the dt grid with a
+    /// tolerance of 1e-6 dt, so `t0 + n·dt` computed in floating point maps to step n, and the
+    /// RK4 midpoint `t + dt/2` sees the same vector as `t`.
+    pub fn index_at(&self, t: f64) -> usize {
+        let s = (t - self.t0) / self.dt + 1e-6;
+        if s <= 0.0 {
+            return 0;
+        }
+        ((s.floor() as usize) / self.hold).min(self.len() - 1)
+    }
+}
+
+impl Signal for HeldSequence {
+    fn input_dim(&self) -> usize {
+        self.input_dim
+    }
+    fn target_dim(&self) -> usize {
+        self.target.len()
+    }
+    fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]) {
+        let i = self.index_at(t);
+        x.copy_from_slice(&self.values[i * self.input_dim..(i + 1) * self.input_dim]);
+        y.copy_from_slice(&self.target);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_sequence_holds_each_value_for_hold_steps() {
+        let s = HeldSequence::new((0..40).map(f64::from).collect(), 1, 9, 0.2, vec![1.0, 0.0]);
+        assert_eq!(s.steps(), 360);
+        let (mut x, mut y) = ([0.0], [0.0; 2]);
+        for n in 0..400 {
+            s.at(n as f64 * 0.2, &mut x, &mut y);
+            assert_eq!(x[0], ((n / 9).min(39)) as f64, "step {n}");
+            s.at(n as f64 * 0.2 + 0.1, &mut x, &mut y);
+            assert_eq!(x[0], ((n / 9).min(39)) as f64, "midpoint of step {n}");
+        }
+        assert_eq!(y, [1.0, 0.0]);
+    }
+
+    #[test]
+    fn sum_of_sines_and_closures() {
+        let s = SumOfSines::new(vec![1.0, 0.5], vec![1.0, 2.0], vec![0.0, 0.3])
+            .with_target(Sines::new(vec![2.0], vec![0.5], vec![0.0]));
+        let (mut x, mut y) = ([0.0], [0.0]);
+        s.at(0.1, &mut x, &mut y);
+        let tau = 2.0 * std::f64::consts::PI;
+        assert!((x[0] - ((tau * 0.1).sin() + 0.5 * (tau * 0.2 + 0.3).sin())).abs() < 1e-15);
+        assert!((y[0] - 2.0 * (tau * 0.05).sin()).abs() < 1e-15);
+        let f = FnSignal::new(1, 1, |t, x| x[0] = t, |t, y| y[0] = 2.0 * t);
+        f.at(3.0, &mut x, &mut y);
+        assert_eq!((x[0], y[0]), (3.0, 6.0));
+    }
+}

@@ -1,0 +1,338 @@
+//! Forward simulation of a batch: the discrete Euler reference scheme or classical RK4 on the
+//! continuous system.
+
+use std::marker::PhantomData;
+
+use crate::error::{check_len, Error, Location, Result};
+use crate::signal::Signal;
+use crate::{Network, Scalar};
+
+/// Time-stepping scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scheme {
+    /// [`Network::euler_step`]: the layer-synchronous reference discretisation (THEORY.md §6).
+    Euler,
+    /// Classical RK4 on the continuous system [`Network::rhs`], inputs at t, t+dt/2, t+dt,
+    /// then [`Network::refresh_prospective`] with the input at t+dt.
+    Rk4,
+}
+
+/// What the simulator records after each step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Record {
+    Nothing,
+    /// The whole discrete state, `B × STATE` per step.
+    States,
+    /// The output rates, `B × OUTPUT` per step.
+    Outputs,
+}
+
+/// Name of discrete-state entry `index` from the layer layout, e.g. `"h1.u[3]"` or
+/// `"out.prospective[0]"`.
+pub fn state_entry_name<N: Network>(index: usize) -> String {
+    for l in N::layer_info() {
+        for &(name, off) in l.states {
+            if (off..off + l.size).contains(&index) {
+                return format!("{}.{}[{}]", l.name, name, index - off);
+            }
+        }
+        let off = l.prospective_offset;
+        if (off..off + l.size).contains(&index) {
+            return format!("{}.prospective[{}]", l.name, index - off);
+        }
+    }
+    format!("state[{index}]")
+}
+
+/// [`Error::NonFinite`] for the first non-finite entry of a batch of states (`B × width`,
+/// entries named by [`state_entry_name`]).
+pub fn check_finite_states<N: Network, T: Scalar>(
+    states: &[T],
+    width: usize,
+    step: Option<usize>,
+    first_sample: usize,
+) -> Result<()> {
+    match states.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::NonFinite {
+            quantity: "state",
+            at: Location {
+                name: state_entry_name::<N>(i % width),
+                step,
+                sample: Some(first_sample + i / width),
+            },
+            value: states[i].to_f64(),
+        }),
+    }
+}
+
+/// Scratch space of one RK4 step on the continuous system.
+#[derive(Clone, Debug)]
+pub struct Rk4Scratch<T> {
+    pub k: [Vec<T>; 4],
+    pub tmp: Vec<T>,
+}
+
+impl<T: Scalar> Rk4Scratch<T> {
+    pub fn new(cont: usize) -> Self {
+        let z = vec![T::zero(); cont];
+        Rk4Scratch {
+            k: [z.clone(), z.clone(), z.clone(), z.clone()],
+            tmp: z,
+        }
+    }
+}
+
+/// One classical RK4 step of the continuous state `c` (length CONT) with inputs `x0 = x(t)`,
+/// `xm = x(t + dt/2)`, `x1 = x(t + dt)`. Leaves the stage slopes in `s.k`.
+pub fn rk4_step<N: Network, T: Scalar>(
+    p: &[T],
+    c: &mut [T],
+    x0: &[T],
+    xm: &[T],
+    x1: &[T],
+    dt: T,
+    s: &mut Rk4Scratch<T>,
+) {
+    let half = dt * T::from_f64(0.5);
+    let [k1, k2, k3, k4] = &mut s.k;
+    let tmp = &mut s.tmp;
+    N::rhs(p, c, x0, k1);
+    axpy(tmp, c, half, k1);
+    N::rhs(p, tmp, xm, k2);
+    axpy(tmp, c, half, k2);
+    N::rhs(p, tmp, xm, k3);
+    axpy(tmp, c, dt, k3);
+    N::rhs(p, tmp, x1, k4);
+    let sixth = dt / T::from_f64(6.0);
+    let two = T::from_f64(2.0);
+    for i in 0..c.len() {
+        c[i] += sixth * (k1[i] + two * (k2[i] + k3[i]) + k4[i]);
+    }
+}
+
+/// `out = a + h * b`.
+pub(crate) fn axpy<T: Scalar>(out: &mut [T], a: &[T], h: T, b: &[T]) {
+    for i in 0..out.len() {
+        out[i] = a[i] + h * b[i];
+    }
+}
+
+pub(crate) fn to_scalars<T: Scalar>(src: &[f64], dst: &mut [T]) {
+    dst.iter_mut()
+        .zip(src)
+        .for_each(|(d, &s)| *d = T::from_f64(s));
+}
+
+/// Checks that `signals` has one entry per sample (or one shared by all) with the network's
+/// input and target widths.
+pub(crate) fn check_signals<N: Network, S: Signal>(signals: &[S], batch: usize) -> Result<()> {
+    if signals.is_empty() {
+        return Err(Error::EmptyData {
+            what: "the list of signals".into(),
+        });
+    }
+    if signals.len() != 1 {
+        check_len(
+            "the list of signals (one per sample, or one for all)",
+            batch,
+            signals.len(),
+        )?;
+    }
+    for s in signals {
+        check_len("a signal's input", N::INPUT, s.input_dim())?;
+        check_len("a signal's target", N::OUTPUT, s.target_dim())?;
+    }
+    Ok(())
+}
+
+/// A batch of `B` samples, each with its own discrete state (zero-initialised).
+pub struct Simulator<N: Network, T: Scalar> {
+    batch: usize,
+    state: Vec<T>,
+    steps: usize,
+    record: Record,
+    trajectory: Vec<T>,
+    xf: [Vec<f64>; 3],
+    yf: Vec<f64>,
+    xt: [Vec<T>; 3],
+    scratch: Rk4Scratch<T>,
+    _n: PhantomData<N>,
+}
+
+impl<N: Network, T: Scalar> Simulator<N, T> {
+    /// `batch` samples at state zero; panics if `batch == 0`.
+    pub fn new(batch: usize) -> Self {
+        assert!(
+            batch > 0,
+            "Simulator::new: the batch must hold at least one sample"
+        );
+        Simulator {
+            batch,
+            state: vec![T::zero(); batch * N::STATE],
+            steps: 0,
+            record: Record::Nothing,
+            trajectory: Vec::new(),
+            xf: [
+                vec![0.0; N::INPUT],
+                vec![0.0; N::INPUT],
+                vec![0.0; N::INPUT],
+            ],
+            yf: vec![0.0; N::OUTPUT],
+            xt: [
+                vec![T::zero(); N::INPUT],
+                vec![T::zero(); N::INPUT],
+                vec![T::zero(); N::INPUT],
+            ],
+            scratch: Rk4Scratch::new(N::CONT),
+            _n: PhantomData,
+        }
+    }
+
+    /// Records states or outputs after every step from now on.
+    pub fn with_record(mut self, record: Record) -> Self {
+        self.record = record;
+        self
+    }
+
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+    /// Steps taken since creation or the last [`Simulator::reset`].
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+    /// All states, `B × STATE`.
+    pub fn states(&self) -> &[T] {
+        &self.state
+    }
+    pub fn states_mut(&mut self) -> &mut [T] {
+        &mut self.state
+    }
+    /// The state of sample `b`.
+    pub fn state(&self, b: usize) -> &[T] {
+        &self.state[b * N::STATE..(b + 1) * N::STATE]
+    }
+    /// Recorded values, one block of `B × recorded_width()` per step.
+    pub fn trajectory(&self) -> &[T] {
+        &self.trajectory
+    }
+    /// Width per sample of the recording (STATE, OUTPUT or 0).
+    pub fn recorded_width(&self) -> usize {
+        match self.record {
+            Record::Nothing => 0,
+            Record::States => N::STATE,
+            Record::Outputs => N::OUTPUT,
+        }
+    }
+
+    /// Zero state, step counter and recording.
+    pub fn reset(&mut self) {
+        self.state.iter_mut().for_each(|v| *v = T::zero());
+        self.steps = 0;
+        self.trajectory.clear();
+    }
+
+    /// Output rates of all samples into `r` (`B × OUTPUT`).
+    pub fn outputs(&self, p: &[T], r: &mut [T]) {
+        for b in 0..self.batch {
+            N::output(p, self.state(b), &mut r[b * N::OUTPUT..(b + 1) * N::OUTPUT]);
+        }
+    }
+
+    /// One Euler step of every sample with pre-sampled inputs `x_batch` (`B × INPUT`, x(t)).
+    pub fn step_inputs(&mut self, p: &[T], x_batch: &[T], dt: T) -> Result<()> {
+        check_len("the parameter vector", N::PARAMS, p.len())?;
+        check_len(
+            "the batch of inputs (B × INPUT)",
+            self.batch * N::INPUT,
+            x_batch.len(),
+        )?;
+        for b in 0..self.batch {
+            N::euler_step(
+                p,
+                &mut self.state[b * N::STATE..(b + 1) * N::STATE],
+                &x_batch[b * N::INPUT..(b + 1) * N::INPUT],
+                dt,
+            );
+        }
+        self.finish_step(p)
+    }
+
+    /// One step from `t` to `t + dt` with inputs from `signals` (one per sample, or one for
+    /// all). Euler uses x(t); RK4 also x(t + dt/2) and x(t + dt). A non-finite state is an
+    /// [`Error::NonFinite`] naming the entry, the sample and the step index n (0-based count of
+    /// steps taken: the step from t_n to t_{n+1}); the batch is left as it was after the step.
+    pub fn step<S: Signal>(
+        &mut self,
+        p: &[T],
+        scheme: Scheme,
+        signals: &[S],
+        t: f64,
+        dt: f64,
+    ) -> Result<()> {
+        check_len("the parameter vector", N::PARAMS, p.len())?;
+        check_signals::<N, S>(signals, self.batch)?;
+        let dtt = T::from_f64(dt);
+        for b in 0..self.batch {
+            let sig = &signals[if signals.len() == 1 { 0 } else { b }];
+            let st = &mut self.state[b * N::STATE..(b + 1) * N::STATE];
+            match scheme {
+                Scheme::Euler => {
+                    sig.at(t, &mut self.xf[0], &mut self.yf);
+                    to_scalars(&self.xf[0], &mut self.xt[0]);
+                    N::euler_step(p, st, &self.xt[0], dtt);
+                }
+                Scheme::Rk4 => {
+                    for (i, tt) in [t, t + 0.5 * dt, t + dt].into_iter().enumerate() {
+                        sig.at(tt, &mut self.xf[i], &mut self.yf);
+                        to_scalars(&self.xf[i], &mut self.xt[i]);
+                    }
+                    let [x0, xm, x1] = &self.xt;
+                    rk4_step::<N, T>(p, &mut st[..N::CONT], x0, xm, x1, dtt, &mut self.scratch);
+                    N::refresh_prospective(p, st, x1);
+                }
+            }
+        }
+        self.finish_step(p)
+    }
+
+    /// `steps` steps from `t0`.
+    pub fn run<S: Signal>(
+        &mut self,
+        p: &[T],
+        scheme: Scheme,
+        signals: &[S],
+        t0: f64,
+        dt: f64,
+        steps: usize,
+    ) -> Result<()> {
+        for n in 0..steps {
+            self.step(p, scheme, signals, t0 + n as f64 * dt, dt)?;
+        }
+        Ok(())
+    }
+
+    fn finish_step(&mut self, p: &[T]) -> Result<()> {
+        let step = self.steps;
+        self.steps += 1;
+        check_finite_states::<N, T>(&self.state, N::STATE, Some(step), 0)?;
+        match self.record {
+            Record::Nothing => {}
+            Record::States => self.trajectory.extend_from_slice(&self.state),
+            Record::Outputs => {
+                let n = self.trajectory.len();
+                self.trajectory
+                    .resize(n + self.batch * N::OUTPUT, T::zero());
+                for b in 0..self.batch {
+                    N::output(
+                        p,
+                        &self.state[b * N::STATE..(b + 1) * N::STATE],
+                        &mut self.trajectory[n + b * N::OUTPUT..n + (b + 1) * N::OUTPUT],
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}

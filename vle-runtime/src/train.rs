@@ -1,0 +1,417 @@
+//! Training loops: online learning with the local rule, and windows of exact gradients.
+
+use crate::error::{check_len, Error, Result};
+use crate::exact::{batch_gradient, sample_window, Bptt, Tape};
+use crate::optim::Optimizer;
+use crate::params::{
+    check_finite_params, clamp_time_constants, validate_params, zero_non_learnable,
+};
+use crate::signal::Signal;
+use crate::sim::{check_finite_states, check_signals, to_scalars};
+use crate::{Network, Scalar};
+
+/// Reported after every parameter update.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// Parameter updates so far (in this trainer's lifetime).
+    pub update: usize,
+    /// Steps taken in the current `run` call, and how many it will take.
+    pub step: usize,
+    pub total_steps: usize,
+    /// Mean ℓ per step and sample since the previous update.
+    pub loss: f64,
+}
+
+/// A callback receiving [`Progress`].
+pub type ProgressFn<'a> = Option<&'a mut dyn FnMut(&Progress)>;
+
+/// Loss per update.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// Mean instantaneous loss ℓ per step and sample since the previous update.
+    pub loss: Vec<f64>,
+    /// Global step count at each update.
+    pub step: Vec<usize>,
+}
+
+impl History {
+    pub fn len(&self) -> usize {
+        self.loss.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.loss.is_empty()
+    }
+    /// Mean of the last `n` recorded losses.
+    pub fn tail_mean(&self, n: usize) -> f64 {
+        let k = n.min(self.loss.len()).max(1);
+        self.loss[self.loss.len().saturating_sub(k)..]
+            .iter()
+            .sum::<f64>()
+            / k as f64
+    }
+}
+
+fn hyper(name: &str, value: f64, ok: bool, expected: &str) -> Result<()> {
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperParameter {
+            name: name.into(),
+            value,
+            expected: expected.into(),
+        })
+    }
+}
+
+/// Settings of [`OnlineTrainer`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnlineConfig {
+    pub dt: f64,
+    /// Weight of the loss in the energy.
+    pub beta: f64,
+    /// Nudging gain of the errors into the membranes.
+    pub gamma: f64,
+    /// Steps between optimizer updates.
+    pub update_every: usize,
+    /// Learned time constants are kept in [dt, tau_max].
+    pub tau_max: f64,
+}
+
+impl OnlineConfig {
+    pub fn validate(&self) -> Result<()> {
+        hyper(
+            "dt",
+            self.dt,
+            self.dt.is_finite() && self.dt > 0.0,
+            "a finite step > 0",
+        )?;
+        hyper(
+            "beta",
+            self.beta,
+            self.beta.is_finite() && self.beta > 0.0,
+            "beta > 0",
+        )?;
+        hyper("gamma", self.gamma, self.gamma.is_finite(), "a finite gain")?;
+        hyper(
+            "update_every",
+            self.update_every as f64,
+            self.update_every > 0,
+            "at least 1 step",
+        )?;
+        hyper(
+            "tau_max",
+            self.tau_max,
+            self.tau_max >= self.dt,
+            "tau_max >= dt",
+        )
+    }
+}
+
+/// Online learning with the local rule ([`Network::online_step`]) on a batch of streams.
+///
+/// Per step n (t = t0 + n·dt) and sample: ℓ(state_n, y(t)) is recorded, then `online_step`
+/// with x(t), y(t) adds dt·ĝ into the accumulator. Every `update_every` steps the accumulator,
+/// averaged over the batch, goes to the optimizer; learned time constants are clamped.
+/// State and accumulator persist across `run` calls, so calls chain into one stream.
+pub struct OnlineTrainer<N: Network, T: Scalar, O: Optimizer<T>> {
+    pub config: OnlineConfig,
+    pub optimizer: O,
+    batch: usize,
+    states: Vec<T>,
+    local: Vec<T>,
+    grad: Vec<T>,
+    steps: usize,
+    updates: usize,
+    pending_loss: f64,
+    pending_steps: usize,
+    _n: std::marker::PhantomData<N>,
+}
+
+impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
+    pub fn new(config: OnlineConfig, batch: usize, optimizer: O) -> Result<Self> {
+        config.validate()?;
+        if batch == 0 {
+            return Err(Error::EmptyData {
+                what: "the batch".into(),
+            });
+        }
+        Ok(OnlineTrainer {
+            config,
+            optimizer,
+            batch,
+            states: vec![T::zero(); batch * N::STATE],
+            local: vec![T::zero(); batch * N::LOCAL],
+            grad: vec![T::zero(); N::PARAMS],
+            steps: 0,
+            updates: 0,
+            pending_loss: 0.0,
+            pending_steps: 0,
+            _n: std::marker::PhantomData,
+        })
+    }
+
+    /// Zeroes network and error-neuron states (e.g. between sequences); keeps the optimizer.
+    pub fn reset_state(&mut self) {
+        self.states.iter_mut().for_each(|v| *v = T::zero());
+        self.local.iter_mut().for_each(|v| *v = T::zero());
+    }
+
+    /// Network states, `B × STATE`.
+    pub fn states(&self) -> &[T] {
+        &self.states
+    }
+    /// Error-neuron states, `B × LOCAL`.
+    pub fn local_states(&self) -> &[T] {
+        &self.local
+    }
+    /// Steps taken since creation.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// `steps` steps from `t0` with one signal per sample (or one for all).
+    pub fn run<S: Signal>(
+        &mut self,
+        p: &mut [T],
+        signals: &[S],
+        t0: f64,
+        steps: usize,
+        mut progress: ProgressFn<'_>,
+    ) -> Result<History> {
+        let cfg = self.config.clone();
+        cfg.validate()?;
+        validate_params::<N, T>(p, cfg.dt)?;
+        check_signals::<N, S>(signals, self.batch)?;
+        let (mut xf, mut yf) = (vec![0.0; N::INPUT], vec![0.0; N::OUTPUT]);
+        let (mut x, mut y) = (vec![T::zero(); N::INPUT], vec![T::zero(); N::OUTPUT]);
+        let (dt, beta, gamma) = (
+            T::from_f64(cfg.dt),
+            T::from_f64(cfg.beta),
+            T::from_f64(cfg.gamma),
+        );
+        let mut history = History::default();
+        for n in 0..steps {
+            let t = t0 + n as f64 * cfg.dt;
+            for b in 0..self.batch {
+                signals[if signals.len() == 1 { 0 } else { b }].at(t, &mut xf, &mut yf);
+                to_scalars(&xf, &mut x);
+                to_scalars(&yf, &mut y);
+                let st = &mut self.states[b * N::STATE..(b + 1) * N::STATE];
+                self.pending_loss += N::loss(p, st, &y).to_f64();
+                N::online_step(
+                    p,
+                    st,
+                    &mut self.local[b * N::LOCAL..(b + 1) * N::LOCAL],
+                    &x,
+                    &y,
+                    beta,
+                    gamma,
+                    dt,
+                    &mut self.grad,
+                );
+                check_finite_states::<N, T>(st, N::STATE, Some(self.steps), b)?;
+            }
+            self.steps += 1;
+            self.pending_steps += 1;
+            if self.pending_steps == cfg.update_every {
+                let inv = T::one() / T::from_f64(self.batch as f64);
+                self.grad.iter_mut().for_each(|g| *g *= inv);
+                zero_non_learnable::<N, T>(&mut self.grad);
+                check_finite_params::<N, T>(&self.grad, "gradient", Some(self.steps - 1))?;
+                self.optimizer.step(p, &self.grad);
+                clamp_time_constants::<N, T>(p, cfg.dt, cfg.tau_max);
+                check_finite_params::<N, T>(p, "parameter", Some(self.steps - 1))?;
+                self.grad.iter_mut().for_each(|g| *g = T::zero());
+                let loss = self.pending_loss / (self.pending_steps * self.batch) as f64;
+                self.pending_loss = 0.0;
+                self.pending_steps = 0;
+                self.updates += 1;
+                history.loss.push(loss);
+                history.step.push(self.steps);
+                if let Some(f) = progress.as_mut() {
+                    f(&Progress {
+                        update: self.updates,
+                        step: n + 1,
+                        total_steps: steps,
+                        loss,
+                    });
+                }
+            }
+        }
+        Ok(history)
+    }
+}
+
+/// Settings of [`ExactTrainer`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExactConfig {
+    pub dt: f64,
+    pub beta: f64,
+    /// Steps per window (one optimizer step per window).
+    pub window: usize,
+    pub tape: Tape,
+    /// Start each window from the previous window's final state (truncated BPTT); otherwise
+    /// from zero.
+    pub carry_state: bool,
+    /// Learned time constants are kept in [dt, tau_max].
+    pub tau_max: f64,
+}
+
+impl ExactConfig {
+    pub fn validate(&self) -> Result<()> {
+        hyper(
+            "dt",
+            self.dt,
+            self.dt.is_finite() && self.dt > 0.0,
+            "a finite step > 0",
+        )?;
+        hyper(
+            "beta",
+            self.beta,
+            self.beta.is_finite() && self.beta > 0.0,
+            "beta > 0",
+        )?;
+        hyper(
+            "window",
+            self.window as f64,
+            self.window > 0,
+            "at least 1 step",
+        )?;
+        hyper(
+            "tau_max",
+            self.tau_max,
+            self.tau_max >= self.dt,
+            "tau_max >= dt",
+        )
+    }
+}
+
+/// Training with exact discrete gradients ([`crate::exact`]) over consecutive windows.
+pub struct ExactTrainer<N: Network, T: Scalar, O: Optimizer<T>> {
+    pub config: ExactConfig,
+    pub optimizer: O,
+    batch: usize,
+    states: Vec<T>,
+    bptt: Bptt<N, T>,
+    steps: usize,
+    updates: usize,
+}
+
+impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
+    pub fn new(config: ExactConfig, batch: usize, optimizer: O) -> Result<Self> {
+        config.validate()?;
+        if batch == 0 {
+            return Err(Error::EmptyData {
+                what: "the batch".into(),
+            });
+        }
+        Ok(ExactTrainer {
+            config,
+            optimizer,
+            batch,
+            states: vec![T::zero(); batch * N::STATE],
+            bptt: Bptt::new(),
+            steps: 0,
+            updates: 0,
+        })
+    }
+
+    pub fn reset_state(&mut self) {
+        self.states.iter_mut().for_each(|v| *v = T::zero());
+    }
+    pub fn states(&self) -> &[T] {
+        &self.states
+    }
+
+    /// `windows` windows of `config.window` steps from `t0`, one signal per sample (or one
+    /// for all). Window w covers [t0 + w·W·dt, t0 + (w+1)·W·dt].
+    pub fn run<S: Signal>(
+        &mut self,
+        p: &mut [T],
+        signals: &[S],
+        t0: f64,
+        windows: usize,
+        mut progress: ProgressFn<'_>,
+    ) -> Result<History> {
+        let cfg = self.config.clone();
+        cfg.validate()?;
+        validate_params::<N, T>(p, cfg.dt)?;
+        check_signals::<N, S>(signals, self.batch)?;
+        check_len(
+            "the batch of states",
+            self.batch * N::STATE,
+            self.states.len(),
+        )?;
+        let w = cfg.window;
+        let (mut xs, mut ys) = (
+            vec![T::zero(); self.batch * w * N::INPUT],
+            vec![T::zero(); self.batch * w * N::OUTPUT],
+        );
+        let (mut xb, mut yb) = (Vec::new(), Vec::new());
+        let mut grad = vec![T::zero(); N::PARAMS];
+        let mut history = History::default();
+        for k in 0..windows {
+            let ts = t0 + (k * w) as f64 * cfg.dt;
+            for b in 0..self.batch {
+                let sig = &signals[if signals.len() == 1 { 0 } else { b }];
+                sample_window(sig, ts, cfg.dt, w, &mut xb, &mut yb);
+                xs[b * w * N::INPUT..(b + 1) * w * N::INPUT].copy_from_slice(&xb);
+                ys[b * w * N::OUTPUT..(b + 1) * w * N::OUTPUT].copy_from_slice(&yb);
+            }
+            if !cfg.carry_state {
+                self.reset_state();
+            }
+            let loss = batch_gradient(
+                &mut self.bptt,
+                p,
+                &mut self.states,
+                &xs,
+                &ys,
+                T::from_f64(cfg.dt),
+                T::from_f64(cfg.beta),
+                cfg.tape,
+                &mut grad,
+            )
+            .map_err(|e| shift_step(e, self.steps))?;
+            zero_non_learnable::<N, T>(&mut grad);
+            let last = self.steps + w - 1;
+            check_finite_params::<N, T>(&grad, "gradient", Some(last))?;
+            self.optimizer.step(p, &grad);
+            clamp_time_constants::<N, T>(p, cfg.dt, cfg.tau_max);
+            check_finite_params::<N, T>(p, "parameter", Some(last))?;
+            self.steps += w;
+            self.updates += 1;
+            let mean = loss.to_f64() / (cfg.beta * cfg.dt * w as f64);
+            history.loss.push(mean);
+            history.step.push(self.steps);
+            if let Some(f) = progress.as_mut() {
+                f(&Progress {
+                    update: self.updates,
+                    step: (k + 1) * w,
+                    total_steps: windows * w,
+                    loss: mean,
+                });
+            }
+        }
+        Ok(history)
+    }
+}
+
+/// Turns a window-relative step index into a global one.
+fn shift_step(e: Error, offset: usize) -> Error {
+    match e {
+        Error::NonFinite {
+            quantity,
+            mut at,
+            value,
+        } => {
+            at.step = at.step.map(|s| s + offset);
+            Error::NonFinite {
+                quantity,
+                at,
+                value,
+            }
+        }
+        e => e,
+    }
+}
