@@ -110,7 +110,10 @@ fn layer_text(w: &mut Writer, net: &Net, layer: &mut Layer) {
     let rn = s.rate_name.clone();
     w.line("  prospective quantity and rate:");
     w.eq(&s.g, &pn, &latex_name(&pn, ""), s.prosp);
-    w.eq(&s.g, &format!("{rn}"), &latex_name(&rn, ""), s.rate);
+    // Show the rate in terms of the prospective quantity's own name.
+    let named = s.g.var(&pn);
+    let rate_named = s.g.subs(s.rate, &[(s.p, named)]);
+    w.eq(&s.g, &rn, &latex_name(&rn, ""), rate_named);
     if let Some(adj) = s.adjoint() {
         w.line("  exact adjoint (Euler-Lagrange of L = sum_j lam_j m_j + g_r r, momentum form):");
         w.line("    P_k = dL/d(ds_k/dt), terminal condition P_k(T) = 0, g_r = sum_post W^T q_post + beta dl/dr");

@@ -84,6 +84,16 @@ fn constant(v: f64) -> TokenStream {
     quote!(T::from_f64(#lit))
 }
 
+/// Unsuffixed integer literal (`3`, `-2`), so it reads like hand-written code.
+fn int(k: i32) -> TokenStream {
+    let l = Literal::u32_unsuffixed(k.unsigned_abs());
+    if k < 0 {
+        quote!(-#l)
+    } else {
+        quote!(#l)
+    }
+}
+
 /// `a * b * ...` (left-associated).
 fn join_mul(items: Vec<TokenStream>) -> TokenStream {
     let mut it = items.into_iter();
@@ -160,7 +170,8 @@ impl<'g> Emitter<'g> {
             hints: HashMap::new(),
             done: HashMap::new(),
             done_products: HashMap::new(),
-            used: HashSet::new(),
+            // `T` is the generated kernel's type parameter.
+            used: HashSet::from(["T".to_owned()]),
             next_tmp: 0,
             parents,
         }
@@ -220,9 +231,10 @@ impl<'g> Emitter<'g> {
     ///
     /// A compound subexpression gets its own `let` when it is an output, has more than one
     /// parent in the graph (so it may be needed again, in this call or a later one), is a
-    /// function call or `powf` (expensive, so kept for reuse by later
-    /// calls), is hinted, or is the base of a square (rendered `x * x`). Everything bound by a
-    /// `let` here or in an earlier call is reused; single-use arithmetic is inlined.
+    /// function call or `powf` (expensive), is hinted, or is the base of a square (rendered
+    /// `x * x`). Everything bound by a `let` here or in an earlier call is reused; single-use
+    /// arithmetic is inlined. Output names are sanitised and made unique (`x` -> `x_1` when `x`
+    /// is taken), so always use the returned tokens rather than the requested name.
     /// Fails with the variable's name if a free variable has no binding.
     pub fn emit(
         &mut self,
@@ -338,6 +350,7 @@ impl<'g> Emitter<'g> {
                 }
                 k => {
                     let b = self.operand(*b, Prec::Atom);
+                    let k = int(k);
                     (quote!(#b.powi(#k)), Prec::Atom)
                 }
             },
@@ -369,9 +382,13 @@ impl<'g> Emitter<'g> {
                 let b = self.operand(b, Prec::Atom);
                 // b^k = 1 / b^|k|, but |i32::MIN| does not fit an i32.
                 match k.checked_neg() {
-                    Some(m) => quote!(#b.powi(#m)),
+                    Some(m) => {
+                        let m = int(m);
+                        quote!(#b.powi(#m))
+                    }
                     None => {
                         let one = constant(1.0);
+                        let k = int(k);
                         paren(quote!(#one / #b.powi(#k)))
                     }
                 }

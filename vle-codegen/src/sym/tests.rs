@@ -389,6 +389,29 @@ fn derivative_dag_grows_linearly() {
 }
 
 #[test]
+fn repeated_scaling_of_sums_stays_linear() {
+    // f_{k+1} = 2 f_k + sin(f_k): d f_{k+1} = 2 df_k + cos(f_k) df_k. Distributing the 2 over
+    // an ever-growing sum would make this quadratic; the distribution cap keeps it linear.
+    fn build(depth: usize) -> usize {
+        let mut g = Graph::new();
+        let x = g.var("x");
+        let two = g.num(2.0);
+        let mut f = x;
+        for _ in 0..depth {
+            let s = g.func(Func::Sin, f);
+            let t = g.mul(two, f);
+            f = g.add(t, s);
+        }
+        let before = g.node_count();
+        let d = g.diff(f, x);
+        assert!(g.eval(d, &|_| 0.1).is_finite());
+        g.node_count() - before
+    }
+    let (a, b, c) = (build(20), build(40), build(60));
+    assert!(c - b <= (b - a) + (b - a) / 4, "{a} {b} {c}");
+}
+
+#[test]
 fn simplification() {
     let mut g = Graph::new();
     let x = g.var("x");

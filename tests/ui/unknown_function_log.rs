@@ -1,0 +1,21 @@
+// `log` is not a built-in: the natural logarithm is `ln`.
+use vle::vle_model;
+
+vle_model! {
+    network Net {
+        neuron Gle {
+            param tau_m, tau_r;
+            state u;
+            mismatch e = u + tau_m * d(u) - input;
+            prospective ubreve = u + tau_r * d(u);
+            rate r = log(1.0 + exp(ubreve));
+        }
+        input x: 1;
+        layer h: 2 = Gle { tau_m: 1.0, tau_r: 0.5 } <- x + bias;
+        layer out: 1 = Gle { tau_m: 1.0, tau_r: 1.0 } <- h;
+        energy = 0.5 * sum_sq(e) + beta * mse(out.r, target);
+        learn W, b;
+    }
+}
+
+fn main() {}
