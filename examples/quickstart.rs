@@ -10,8 +10,8 @@ use std::time::Instant;
 
 use vle::params::{init_params, learnable_mask};
 use vle::{
-    discrete_loss, exact_gradient, Adam, FnSignal, Network, OnlineConfig, OnlineTrainer, Signal,
-    SumOfSines, Tape, Window,
+    discrete_loss, exact_gradient, Adam, Network, OnlineConfig, OnlineTrainer, Signal, SumOfSines,
+    Tape, Window,
 };
 
 vle::vle_model! {
@@ -77,22 +77,34 @@ fn teacher_targets(p: &[f64], input: &SumOfSines, t0: f64, steps: usize) -> Vec<
     ys
 }
 
-/// Input x(t) from the sum of sines; target y(t) looked up in the teacher's precomputed stream
-/// that starts at `t0`.
-fn teacher_signal<'a>(
+/// The task as a [`Signal`]: input x(t) from the sum of sines, target y(t) looked up in the
+/// teacher's precomputed output stream, which starts at `t0` on the grid of `DT`.
+struct TeacherSignal<'a> {
     input: &'a SumOfSines,
-    targets: &'a [f64],
+    targets: Vec<f64>,
     t0: f64,
-) -> FnSignal<impl Fn(f64, &mut [f64]) + 'a, impl Fn(f64, &mut [f64]) + 'a> {
-    FnSignal::new(
-        QuickNet::INPUT,
-        QuickNet::OUTPUT,
-        move |t, x| input.at(t, x, &mut []),
-        move |t, y| {
-            let n = ((t - t0) / DT).round().max(0.0) as usize;
-            y[0] = targets[n.min(targets.len() - 1)];
-        },
-    )
+}
+
+impl<'a> TeacherSignal<'a> {
+    /// Simulates the teacher (parameters `p`) from rest for `steps` steps from `t0`.
+    fn new(p: &[f64], input: &'a SumOfSines, t0: f64, steps: usize) -> Self {
+        let targets = teacher_targets(p, input, t0, steps);
+        TeacherSignal { input, targets, t0 }
+    }
+}
+
+impl Signal for TeacherSignal<'_> {
+    fn input_dim(&self) -> usize {
+        QuickNet::INPUT
+    }
+    fn target_dim(&self) -> usize {
+        QuickNet::OUTPUT
+    }
+    fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]) {
+        self.input.at(t, x, &mut []);
+        let n = ((t - self.t0) / DT).round().max(0.0) as usize;
+        y[0] = self.targets[n.min(self.targets.len() - 1)];
+    }
 }
 
 /// Cosine similarity of `a` and `b` over the entries where `mask` is true.
@@ -156,12 +168,10 @@ fn main() -> Result<(), Box<dyn Error>> {
     let input = input_signal();
     let teacher: Vec<f64> = init_params::<QuickNet, f64>(TEACHER_SEED);
     let initial: Vec<f64> = init_params::<QuickNet, f64>(STUDENT_SEED);
-    let targets = teacher_targets(&teacher, &input, 0.0, TRAIN_STEPS);
-    let train = teacher_signal(&input, &targets, 0.0);
+    let train = TeacherSignal::new(&teacher, &input, 0.0, TRAIN_STEPS);
     // Held out: the stretch after training; teacher and student both start from rest there.
     let eval_t0 = TRAIN_STEPS as f64 * DT;
-    let eval_targets = teacher_targets(&teacher, &input, eval_t0, EVAL_STEPS);
-    let eval_signal = teacher_signal(&input, &eval_targets, eval_t0);
+    let eval_signal = TeacherSignal::new(&teacher, &input, eval_t0, EVAL_STEPS);
     let eval = Window::sample(&eval_signal, eval_t0, DT, EVAL_STEPS);
 
     let config = OnlineConfig {

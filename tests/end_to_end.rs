@@ -46,3 +46,29 @@ fn the_derivation_is_available_as_text_and_latex() {
     assert!(d.text.contains("d(a)/dt"), "{}", d.text);
     assert!(d.latex.contains("\\dot{P}_{u}"), "{}", d.latex);
 }
+
+#[test]
+fn recurrent_networks_refuse_continuous_time_work_with_a_clear_error() {
+    assert!(!MixedNet::CONTINUOUS && LagNet::CONTINUOUS);
+    let p: Vec<f64> = vle::params::init_params::<MixedNet, f64>(1);
+    let signal = vle::FnSignal::new(
+        1,
+        3,
+        |_t: f64, x: &mut [f64]| x[0] = 1.0,
+        |_t: f64, y: &mut [f64]| y.fill(0.0),
+    );
+    let err = vle::continuous_adjoint::<MixedNet, f64, _>(&p, &signal, None, 0.0, 0.01, 10, 1.0)
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("MixedNet") && msg.contains("recurrent"),
+        "{msg}"
+    );
+    let mut sim = vle::Simulator::<MixedNet, f64>::new(1);
+    assert!(sim
+        .step(&p, vle::Scheme::Rk4, &[&signal], 0.0, 0.01)
+        .is_err());
+    assert!(sim
+        .step(&p, vle::Scheme::Euler, &[&signal], 0.0, 0.01)
+        .is_ok());
+}

@@ -25,3 +25,31 @@ fn lagnet_continuous_adjoint_matches_finite_differences() {
     println!("{report}");
     assert!(report.worst_continuous_error().unwrap() <= 1e-5);
 }
+
+/// Every model of the test zoo: the exact discrete gradient against the dual reference, and
+/// (where the continuous kernels exist) the continuous adjoint against finite differences.
+#[test]
+fn zoo_exact_gradients_match_the_dual_reference() {
+    use vle::verify::check;
+    use vle::Network;
+    fn one<N: Network>(seed: u64) -> vle::verify::Report {
+        let report = check::<N>()
+            .seed(seed)
+            .cases(2)
+            .continuous(N::CONTINUOUS)
+            .run();
+        println!("{report}");
+        report
+    }
+    let reports = [
+        one::<models::LagNet>(1),
+        one::<models::AdaptNet>(2),
+        one::<models::MixedNet>(3),
+        one::<models::LeNet>(4),
+        one::<models::Linear>(5),
+        one::<models::Chain>(6),
+    ];
+    for r in &reports {
+        assert!(r.worst_relative_error() <= 1e-9, "{}", r.model);
+    }
+}

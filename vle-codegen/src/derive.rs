@@ -798,6 +798,15 @@ pub fn derive_neuron(
     })
 }
 
+/// Jacobians of one neuron on shell: A = ∂m/∂ṡ, B = ∂m/∂s, C = ∂m/∂input, ∂p/∂s, ∂p/∂ṡ.
+struct Jacobians {
+    a: Vec<Vec<Expr>>,
+    b: Vec<Vec<Expr>>,
+    c: Vec<Expr>,
+    ps: Vec<Expr>,
+    pds: Vec<Expr>,
+}
+
 impl NeuronSym {
     /// Substitutes ṡ → f(s, input, θ).
     pub fn on_shell(&mut self, e: Expr) -> Expr {
@@ -971,15 +980,7 @@ impl NeuronSym {
     }
 
     /// Jacobians of the mismatches and the prospective quantity, on shell.
-    fn jacobians(
-        &mut self,
-    ) -> (
-        Vec<Vec<Expr>>,
-        Vec<Vec<Expr>>,
-        Vec<Expr>,
-        Vec<Expr>,
-        Vec<Expr>,
-    ) {
+    fn jacobians(&mut self) -> Jacobians {
         let n = self.s.len();
         let mut a = vec![vec![self.g.num(0.0); n]; n];
         let mut b = vec![vec![self.g.num(0.0); n]; n];
@@ -1003,7 +1004,7 @@ impl NeuronSym {
             let d = self.g.diff(self.prosp, self.ds[k]);
             pds.push(self.on_shell(d));
         }
-        (a, b, c, ps, pds)
+        Jacobians { a, b, c, ps, pds }
     }
 
     /// The local rule (THEORY.md §5 generalised): the error neuron is the neuron's own
@@ -1024,7 +1025,7 @@ impl NeuronSym {
             let t = self.g.mul(r_dp, g_r);
             self.g.neg(t)
         };
-        let (a, b, c, ps, pds) = self.jacobians();
+        let Jacobians { a, b, c, ps, pds } = self.jacobians();
         // Unknowns: v̇_0..v̇_{n-1}, ε.
         let mut mat = vec![vec![self.g.num(0.0); n + 1]; n + 1];
         let mut rhs = vec![self.g.num(0.0); n + 1];

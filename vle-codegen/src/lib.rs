@@ -9,6 +9,9 @@
 //! Errors are `syn::Error`s spanned on the user's tokens and combined; the expansion of a model
 //! with errors is the errors alone (no generated code that could fail to compile in turn).
 
+// Index loops mirror the matrix notation of the derivations (A[j][k], B[j][k]).
+#![allow(clippy::needless_range_loop)]
+
 pub mod ast;
 pub mod derive;
 pub mod generate;

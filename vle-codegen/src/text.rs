@@ -94,7 +94,7 @@ fn layer_text(w: &mut Writer, net: &Net, layer: &mut Layer) {
     w.line("  mismatches (m = 0 defines the dynamics):");
     for (k, name) in s.mismatch_names.clone().iter().enumerate() {
         let e = s.m[k];
-        w.eq(&s.g, &format!("{name}"), &latex_name(name, ""), e);
+        w.eq(&s.g, name, &latex_name(name, ""), e);
     }
     w.line("  forward dynamics, solved from the mismatches:");
     for (k, st) in s.states.clone().iter().enumerate() {

@@ -1,6 +1,7 @@
 //! Snapshots of the code `vle_model!` generates, formatted with `prettyplease`. The expansion
-//! includes `DERIVATION_TEXT` and `DERIVATION_LATEX`, so the symbolic derivation (forward
-//! dynamics, exact adjoint, local rule) is pinned too.
+//! includes `DERIVATION_TEXT` and `DERIVATION_LATEX`; the plain-text derivation (forward
+//! dynamics, exact adjoint, local rule) is also snapshotted on its own, one equation per line,
+//! so that a change in the mathematics shows as a readable diff.
 //!
 //! After an intended change, regenerate with `INSTA_UPDATE=always cargo test -p vle-codegen
 //! --test expansion` (or `cargo insta review`) and review the diff of `tests/snapshots/`.
@@ -19,10 +20,30 @@ fn expand_pretty(tokens: TokenStream) -> String {
     prettyplease::unparse(&file)
 }
 
+/// The plain-text derivation (`DERIVATION_TEXT`) of a model.
+fn derivation_text(tokens: TokenStream) -> String {
+    let model = vle_codegen::parse::parse_model(tokens).expect("the model parses");
+    let mut net = vle_codegen::validate::check(&model)
+        .unwrap_or_else(|e| panic!("the model was rejected: {e}"));
+    vle_codegen::text::derivation(&mut net).0
+}
+
+/// Snapshots both the expansion and the derivation text of a model.
+fn snapshot(name: &str, tokens: TokenStream) {
+    let code = expand_pretty(tokens.clone());
+    let text = derivation_text(tokens);
+    assert!(
+        code.contains(&format!("{text:?}")),
+        "the expansion embeds the derivation text as DERIVATION_TEXT"
+    );
+    insta::assert_snapshot!(name, code);
+    insta::assert_snapshot!(format!("{name}_derivation"), text);
+}
+
 /// The GLE LagNet of `tests/models/mod.rs`: 1 → 2 → 2 → 1, MSE loss.
 #[test]
 fn lagnet() {
-    let code = expand_pretty(quote! {
+    let model = quote! {
         /// The LagNet of THEORY.md §8: 1 → 2 → 2 → 1, tanh hidden layers with one instantaneous
         /// (τr = τm) and one lagging (τr < τm) neuron each, linear output.
         pub network LagNet {
@@ -41,15 +62,15 @@ fn lagnet() {
             energy = 0.5 * sum_sq(e) + beta * mse(out.r, target);
             learn W, b, tau_m, tau_r;
         }
-    });
-    insta::assert_snapshot!("lagnet", code);
+    };
+    snapshot("lagnet", model);
 }
 
 /// A small MNIST-1D-like configuration: a hidden layer mixing instantaneous (LE, τr = τm) and
 /// memory (τr < τm) neurons, and a cross-entropy output of 3 units.
 #[test]
 fn mixed_le_memory_cross_entropy() {
-    let code = expand_pretty(quote! {
+    let model = quote! {
         pub network MixedNet {
             neuron Gle {
                 param tau_m, tau_r;
@@ -65,15 +86,15 @@ fn mixed_le_memory_cross_entropy() {
             energy = 0.5 * sum_sq(e) + beta * cross_entropy(out.r, target);
             learn W, b;
         }
-    });
-    insta::assert_snapshot!("mixed_le_memory_cross_entropy", code);
+    };
+    snapshot("mixed_le_memory_cross_entropy", model);
 }
 
 /// A non-GLE neuron with two states: the membrane `u` and an adaptation variable `a` that
 /// follows `u` with time constant `tau_a` and feeds back with gain `k`.
 #[test]
 fn adaptive_neuron() {
-    let code = expand_pretty(quote! {
+    let model = quote! {
         pub network AdaptNet {
             neuron Adaptive {
                 param tau_m, tau_r, tau_a, k;
@@ -90,6 +111,6 @@ fn adaptive_neuron() {
             energy = 0.5 * sum_sq(e, e_a) + beta * mse(out.r, target);
             learn W, b, tau_m, tau_a, k;
         }
-    });
-    insta::assert_snapshot!("adaptive_neuron", code);
+    };
+    snapshot("adaptive_neuron", model);
 }

@@ -37,6 +37,7 @@ pub fn continuous_adjoint<N: Network, T: Scalar, S: Signal + ?Sized>(
     steps: usize,
     beta: f64,
 ) -> Result<AdjointSweep<T>> {
+    crate::error::require_continuous::<N>()?;
     check_len("the parameter vector", N::PARAMS, p.len())?;
     check_len("the signal's input", N::INPUT, signal.input_dim())?;
     check_len("the signal's target", N::OUTPUT, signal.target_dim())?;

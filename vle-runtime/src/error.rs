@@ -44,6 +44,9 @@ pub enum Error {
     },
     /// No data to work on (no samples, no steps).
     EmptyData { what: String },
+    /// The network does not define what was asked (e.g. continuous-time kernels of a network
+    /// with recurrent projections).
+    Unsupported { network: &'static str, what: String },
     /// A hyper-parameter is out of its valid range.
     InvalidHyperParameter {
         name: String,
@@ -100,6 +103,7 @@ impl fmt::Display for Error {
                     _ => write!(f, "; check the inputs for NaN or infinity"),
                 }
             }
+            Error::Unsupported { network, what } => write!(f, "network `{network}`: {what}"),
             Error::TimeConstantBelowDt {
                 param,
                 entry,
@@ -181,5 +185,20 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("length 2"));
+    }
+}
+
+/// Refuses continuous-time work on networks that define only the discrete system.
+pub fn require_continuous<N: crate::Network>() -> Result<()> {
+    if N::CONTINUOUS {
+        Ok(())
+    } else {
+        Err(Error::Unsupported {
+            network: N::NAME,
+            what: "its recurrent projections make the continuous-time system an algebraic loop, \
+                   so only the discrete (Euler) system is defined: use Scheme::Euler and the \
+                   discrete exact gradient"
+                .into(),
+        })
     }
 }

@@ -273,6 +273,9 @@ impl<N: Network, T: Scalar> Simulator<N, T> {
     ) -> Result<()> {
         check_len("the parameter vector", N::PARAMS, p.len())?;
         check_signals::<N, S>(signals, self.batch)?;
+        if scheme == Scheme::Rk4 {
+            crate::error::require_continuous::<N>()?;
+        }
         let dtt = T::from_f64(dt);
         for b in 0..self.batch {
             let sig = &signals[if signals.len() == 1 { 0 } else { b }];

@@ -84,7 +84,7 @@ pub struct Failure {
     pub messages: Vec<String>,
     /// The report of the cases that ran (absent when the failure happened before any
     /// comparison, e.g. invalid settings).
-    pub report: Option<Report>,
+    pub report: Option<Box<Report>>,
 }
 
 /// The kind of a [`Failure`].
@@ -113,6 +113,14 @@ impl fmt::Display for Failure {
 }
 
 impl std::error::Error for Failure {}
+
+/// `a <= b`, false when either is NaN (a NaN must never pass a check).
+fn within(a: f64, b: f64) -> bool {
+    matches!(
+        a.partial_cmp(&b),
+        Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+    )
+}
 
 /// Seed of case `case` of a check with base seed `seed` (SplitMix64 increment, so that
 /// neighbouring base seeds do not share cases).
@@ -285,7 +293,7 @@ impl<N: Network> Check<N> {
         if !(self.dt.is_finite() && self.dt > 0.0) {
             return Err(self.settings_error(format!("dt = {} must be finite and > 0", self.dt)));
         }
-        if !(self.tolerance >= 0.0) {
+        if !within(0.0, self.tolerance) {
             return Err(self.settings_error(format!("tolerance = {} must be >= 0", self.tolerance)));
         }
         let continuous = match self.continuous {
@@ -325,7 +333,7 @@ impl<N: Network> Check<N> {
                     self.seed
                 )],
                 kind: FailureKind::Runtime(e),
-                report: Some(report.clone()),
+                report: Some(Box::new(report.clone())),
             };
             let (c, mut msgs) = match self.run_case(case, cs, continuous) {
                 Ok(v) => v,
@@ -337,7 +345,7 @@ impl<N: Network> Check<N> {
             messages.append(&mut msgs);
             if let Some(min) = self.min_cosine {
                 // NaN (an all-zero gradient) fails too.
-                if !(c.overall_cosine >= min) {
+                if !within(min, c.overall_cosine) {
                     kind.get_or_insert(FailureKind::LowCosine);
                     messages.push(format!(
                         "vle-verify: {}: local rule: overall cosine with the exact gradient \
@@ -355,7 +363,7 @@ impl<N: Network> Check<N> {
             Some(kind) => Err(Failure {
                 kind,
                 messages,
-                report: Some(report),
+                report: Some(Box::new(report)),
             }),
         }
     }
@@ -407,7 +415,7 @@ impl<N: Network> Check<N> {
         let mut msgs = Vec::new();
         let tol = self.tolerance;
         let loss_err = (gen_loss - ref_loss).abs() / ref_loss.abs().max(f64::MIN_POSITIVE);
-        if !(loss_err <= tol) && !(gen_loss == ref_loss) {
+        if !within(loss_err, tol) && gen_loss != ref_loss {
             msgs.push(format!(
                 "vle-verify: {}: discrete loss of the window: generated (backward sweep) \
                  {gen_loss:.17e}, reference {ref_loss:.17e}, relative error {loss_err:.3e} > \
@@ -417,7 +425,7 @@ impl<N: Network> Check<N> {
             ));
         }
         for (k, (info, cmp, checked)) in exact.into_iter().enumerate() {
-            if !(cmp.max_rel_error <= tol) {
+            if !within(cmp.max_rel_error, tol) {
                 msgs.push(self.mismatch(
                     "exact discrete gradient (backward sweep) vs dual-number reference",
                     info.offset,
@@ -429,7 +437,7 @@ impl<N: Network> Check<N> {
             }
             let c = cont.as_ref().map(|v| v[k].1.clone());
             if let Some(c) = &c {
-                if !(c.max_rel_error <= self.continuous_tolerance) {
+                if !within(c.max_rel_error, self.continuous_tolerance) {
                     msgs.push(self.mismatch(
                         "continuous adjoint (RK4 sweep) vs finite differences of the continuous \
                          loss",
@@ -454,7 +462,7 @@ impl<N: Network> Check<N> {
         }
         if let Some((l, g)) = continuous_loss {
             let e = (g - l).abs() / l.abs().max(f64::MIN_POSITIVE);
-            if !(e <= self.continuous_tolerance) {
+            if !within(e, self.continuous_tolerance) {
                 msgs.push(format!(
                     "vle-verify: {}: continuous loss: generated sweep {g:.17e}, reference \
                      (RK4 at dt/{}) {l:.17e}, relative error {e:.3e} > tolerance {:e} \

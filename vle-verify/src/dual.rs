@@ -91,7 +91,7 @@ pub fn dual_gradient<N: Network>(
 /// at most `max_per_tensor` entries, otherwise `max_per_tensor` distinct entries drawn with a
 /// generator seeded by `seed` (always including the first and the last entry). Sorted.
 pub fn entries_to_check<N: Network>(max_per_tensor: usize, seed: u64) -> Vec<usize> {
-    let mut rng = Rng::new(seed ^ 0x5EED_0F_E17E_5u64);
+    let mut rng = Rng::new(seed ^ 0x05EE_D0FE_17E5_u64);
     let mut out = Vec::new();
     for info in N::param_info().iter().filter(|i| i.learnable) {
         let r = info.range();

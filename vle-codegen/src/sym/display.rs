@@ -22,6 +22,11 @@ trait Style {
     fn paren(&self, s: &str) -> String;
     /// `num * ...` with `den` (empty when there is no denominator).
     fn product(&self, num: &[String], den: &[String]) -> (String, Prec);
+    /// Whether a fraction's numerator and denominator are visibly grouped (`\frac{..}{..}`),
+    /// so a lone sum there needs no parentheses.
+    fn groups_fractions(&self) -> bool {
+        false
+    }
     fn power(&self, base: &str, exp: &str, exp_prec: Prec) -> String;
     fn func(&self, f: Func, arg: &str, arg_prec: Prec) -> String;
 }
@@ -101,6 +106,9 @@ impl Style for Latex<'_> {
             (format!("\\frac{{{n}}}{{{}}}", den.join(" ")), Prec::Atom)
         }
     }
+    fn groups_fractions(&self) -> bool {
+        true
+    }
     fn power(&self, base: &str, exp: &str, _: Prec) -> String {
         format!("{base}^{{{exp}}}")
     }
@@ -161,11 +169,16 @@ impl Graph {
         let mut den = Vec::new();
         let neg = coef < 0.0;
         let mag = coef.abs();
+        let is_den = |f: &Expr| matches!(self.node(*f), Node::Powi(_, k) if *k < 0);
+        let n_den = factors.iter().filter(|f| is_den(f)).count();
+        let n_num = factors.len() - n_den + usize::from(mag != 1.0);
+        let grouped = st.groups_fractions() && n_den > 0;
         if mag != 1.0 {
             num.push(st.num(mag));
         }
         for &f in factors {
             match self.node(f) {
+                Node::Powi(b, -1) if grouped && n_den == 1 => den.push(self.render(*b, st).0),
                 Node::Powi(b, k) if *k < 0 => {
                     let b = self.render_at(*b, st, Prec::Atom);
                     den.push(if *k == -1 {
@@ -174,6 +187,7 @@ impl Graph {
                         st.power(&b, &k.unsigned_abs().to_string(), Prec::Atom)
                     });
                 }
+                _ if grouped && n_num == 1 => num.push(self.render(f, st).0),
                 _ => num.push(self.render_at(f, st, Prec::Neg)),
             }
         }

@@ -702,6 +702,11 @@ fn display_and_latex() {
     let q = g.mul(q, t);
     insta::assert_snapshot!(g.display(q), @"tanh(ubreve)*(x + 1)/y");
     insta::assert_snapshot!(g.latex(q, &name), @r"\frac{\tanh\left(ubreve\right) \left(x + 1\right)}{y}");
+    let two = g.num(2.0);
+    let yp2 = g.add(y, two);
+    let f = g.div(xp1, yp2);
+    insta::assert_snapshot!(g.display(f), @"(x + 1)/(y + 2)");
+    insta::assert_snapshot!(g.latex(f, &name), @r"\frac{x + 1}{y + 2}");
     let half = g.num(0.5);
     let p = g.powf(xp1, half);
     let n = g.neg(p);
