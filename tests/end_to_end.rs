@@ -72,3 +72,28 @@ fn recurrent_networks_refuse_continuous_time_work_with_a_clear_error() {
         .step(&p, vle::Scheme::Euler, &[&signal], 0.0, 0.01)
         .is_ok());
 }
+
+#[test]
+fn typed_views_validate_and_address_tensors_by_name() {
+    use vle::{Error, Params, State};
+    let p = Params::<LagNet>::init(3, 0.01).unwrap();
+    assert_eq!(p.tensor("h1.tau_r").unwrap(), &[1.0, 0.1]);
+    // dt larger than the smallest time constant (0.1) is refused, naming the entry.
+    match Params::<LagNet>::init(3, 0.2) {
+        Err(Error::TimeConstantBelowDt { param, entry, .. }) => {
+            assert_eq!((param.as_str(), entry), ("h1.tau_r", 1))
+        }
+        other => panic!("expected TimeConstantBelowDt, got {other:?}"),
+    }
+    let mut q = p.clone();
+    assert!(q.set_tensor("h1.tau_m", &[1.0, -1.0]).is_err());
+    assert_eq!(q, p, "a rejected update changes nothing");
+    assert!(q
+        .tensor("h9.W")
+        .unwrap_err()
+        .to_string()
+        .contains("h1.W<-x"));
+    let s = State::<LagNet>::zeros();
+    assert_eq!(s.variable("h2", "u").unwrap(), &[0.0, 0.0]);
+    assert_eq!(s.local_errors("out").unwrap().len(), 1);
+}

@@ -42,7 +42,7 @@ fn local_errors_equal_instantaneous_backprop_at_every_step() {
             let x = [(1.3 * t).sin(), (0.4 * t).cos()];
             let y = [0.5 * (0.9 * t).sin(), 0.2];
             // Expected errors from the state and the stored errors before the step.
-            let mut expected = vec![0.0; LeNet::LOCAL];
+            let mut expected = [0.0; LeNet::LOCAL];
             for (li, l) in layers.iter().enumerate() {
                 for i in 0..l.size {
                     let pv = state[l.prospective_offset + i];

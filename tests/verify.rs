@@ -53,3 +53,21 @@ fn zoo_exact_gradients_match_the_dual_reference() {
         assert!(r.worst_relative_error() <= 1e-9, "{}", r.model);
     }
 }
+
+/// THEORY.md §5: when ω·max(τm, τr) ≪ 1 the local errors approach the adjoint, so the local
+/// rule's gradient over a long window lines up with the exact gradient. (In the default band,
+/// up to 2 cycles per unit time, the gain distortion (1 + ω²τm²)/(1 + ω²τr²) of the lagging
+/// neurons reaches ~30 and the cosine is far lower; that is measured, not asserted.)
+#[test]
+fn lagnet_local_rule_aligns_with_the_exact_gradient_for_slow_signals() {
+    let report = vle::verify::check::<LagNet>()
+        .seed(5)
+        .cases(3)
+        .dt(0.05)
+        .steps(2000)
+        .frequencies(0.01, 0.05)
+        .min_cosine(0.99)
+        .run();
+    println!("{report}");
+    assert!(report.worst_relative_error() <= 1e-9);
+}

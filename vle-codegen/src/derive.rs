@@ -549,7 +549,123 @@ pub fn resolve_activation(functions: &[FnDecl], value: &Ident) -> Result<Activat
     ))
 }
 
-/// Lowers and checks one neuron model for one layer. Returns `None` when errors were reported
+/// Names the generated kernels use for their own locals and slices, and prefixes of derived
+/// symbols: a neuron may not declare them (they would alias or be shadowed).
+const RESERVED: &[&str] = &[
+    "input",
+    "d",
+    "dt",
+    "p",
+    "beta",
+    "gamma",
+    "target",
+    "params",
+    "state",
+    "local",
+    "grad",
+    "adj",
+    "adj_next",
+    "adj_prev",
+    "x",
+    "y",
+    "c",
+    "dc",
+    "costate",
+    "dcostate",
+    "errors",
+    "grad_density",
+    "scale",
+    "i",
+    "j",
+    "loss",
+    "dloss",
+    "r_out",
+    "r_out_dp",
+    "eps_i",
+    "T",
+    "y_total",
+    "log_norm",
+    "norm",
+    "r_max",
+    "diff",
+    "g_r",
+];
+const RESERVED_PREFIXES: &[&str] = &[
+    "d_", "v_", "adj_", "costate_", "lam_", "rate_", "g_r_", "grad_", "next_",
+];
+
+/// Checks a neuron's declarations once, independently of the layers that use it: reserved and
+/// duplicate names, and the required items. Returns whether it is well-formed.
+pub fn check_neuron_names(neuron: &NeuronDecl, errors: &mut Vec<syn::Error>) -> bool {
+    let before = errors.len();
+    let mut seen: HashSet<String> = HashSet::new();
+    let defs = neuron
+        .mismatches
+        .iter()
+        .chain(&neuron.prospectives)
+        .chain(&neuron.rates)
+        .chain(&neuron.lets)
+        .map(|d| &d.name);
+    for id in neuron
+        .params
+        .iter()
+        .chain(&neuron.states)
+        .chain(&neuron.activations)
+        .chain(defs)
+    {
+        let name = id.to_string();
+        if RESERVED.contains(&name.as_str())
+            || RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
+        {
+            errors.push(syn::Error::new(
+                id.span(),
+                format!(
+                    "`{name}` is reserved: the generated kernels use the names {} and the prefixes {} \
+                     for their own quantities; choose another name",
+                    RESERVED.join(", "),
+                    RESERVED_PREFIXES.join(", ")
+                ),
+            ));
+        } else if !seen.insert(name.clone()) {
+            errors.push(syn::Error::new(
+                id.span(),
+                format!("`{name}` is declared twice in neuron `{}`", neuron.name),
+            ));
+        }
+    }
+    if neuron.states.is_empty() {
+        errors.push(syn::Error::new(
+            neuron.name.span(),
+            format!("neuron `{}` declares no `state`", neuron.name),
+        ));
+    }
+    if neuron.mismatches.len() != neuron.states.len() {
+        errors.push(syn::Error::new(
+            neuron.name.span(),
+            format!(
+                "neuron `{}` has {} state(s) and {} mismatch(es): declare one `mismatch` per \
+                 `state` (the constraint that determines its dynamics)",
+                neuron.name,
+                neuron.states.len(),
+                neuron.mismatches.len()
+            ),
+        ));
+    }
+    if neuron.prospectives.len() != 1 || neuron.rates.len() != 1 {
+        errors.push(syn::Error::new(
+            neuron.name.span(),
+            format!(
+                "neuron `{}` must declare exactly one `prospective` and one `rate` (the rate is a \
+                 function of the prospective quantity)",
+                neuron.name
+            ),
+        ));
+    }
+    errors.len() == before
+}
+
+/// Lowers and checks one neuron model for one layer; its names must have passed
+/// [`check_neuron_names`]. Returns `None` when errors were reported
 /// (they are in `scope.errors`).
 pub fn derive_neuron(
     neuron: &NeuronDecl,
@@ -559,30 +675,6 @@ pub fn derive_neuron(
     let errors_before = scope.errors.len();
     let mut g = Graph::new();
     let mut names: HashMap<String, Meaning> = HashMap::new();
-    let mut seen: HashMap<String, Span> = HashMap::new();
-    let reserved = ["input", "d", "dt", "p", "beta", "target"];
-    let mut declare = |scope: &mut Scope, id: &Ident| {
-        let name = id.to_string();
-        if reserved.contains(&name.as_str()) {
-            scope.err(
-                id.span(),
-                format!("`{name}` is reserved in a neuron; choose another name"),
-            );
-        } else if seen.insert(name.clone(), id.span()).is_some() {
-            scope.err(
-                id.span(),
-                format!("`{name}` is declared twice in neuron `{}`", neuron.name),
-            );
-        }
-    };
-    for id in neuron
-        .params
-        .iter()
-        .chain(&neuron.states)
-        .chain(&neuron.activations)
-    {
-        declare(scope, id);
-    }
     let mut defs = Vec::new();
     for d in neuron
         .mismatches
@@ -591,7 +683,6 @@ pub fn derive_neuron(
         .chain(&neuron.rates)
         .chain(&neuron.lets)
     {
-        declare(scope, &d.name);
         names.insert(d.name.to_string(), Meaning::Def(defs.len()));
         defs.push((&d.name, &d.expr));
     }
@@ -622,43 +713,6 @@ pub fn derive_neuron(
     names.insert(INPUT.to_string(), Meaning::Value(input));
     let p = g.var("p");
     let dt = g.var("dt");
-
-    if neuron.states.is_empty() {
-        scope.err(
-            neuron.name.span(),
-            format!("neuron `{}` declares no `state`", neuron.name),
-        );
-    }
-    if neuron.mismatches.len() != neuron.states.len() {
-        scope.err(
-            neuron.name.span(),
-            format!(
-                "neuron `{}` has {} state(s) and {} mismatch(es): declare one `mismatch` per \
-                 `state` (the constraint that determines its dynamics)",
-                neuron.name,
-                neuron.states.len(),
-                neuron.mismatches.len()
-            ),
-        );
-    }
-    if neuron.prospectives.len() != 1 || neuron.rates.len() != 1 {
-        scope.err(
-            neuron.name.span(),
-            format!(
-                "neuron `{}` must declare exactly one `prospective` and one `rate` (the rate is a \
-                 function of the prospective quantity)",
-                neuron.name
-            ),
-        );
-    }
-    for a in &neuron.activations {
-        if !activations.contains_key(&a.to_string()) {
-            // Reported by the layer that fails to bind it; nothing to add here.
-        }
-    }
-    if scope.errors.len() > errors_before {
-        return None;
-    }
 
     let n_defs = defs.len();
     let mut low = NeuronLowerer {

@@ -260,7 +260,7 @@ impl Parse for LayerDecl {
 
 fn signed_number(input: ParseStream) -> syn::Result<(f64, Span)> {
     let neg = if input.peek(Token![-]) {
-        Some(input.parse::<Token![-]>()?.span)
+        Some(input.parse::<Token![-]>()?)
     } else {
         None
     };
@@ -273,8 +273,9 @@ fn signed_number(input: ParseStream) -> syn::Result<(f64, Span)> {
     } else {
         return Err(input.error("expected a number"));
     };
+    // A negative literal is reported on its digits (stable proc macros cannot join spans).
     Ok(match neg {
-        Some(s) => (-v, s),
+        Some(_) => (-v, span),
         None => (v, span),
     })
 }

@@ -58,7 +58,11 @@ impl Writer<'_> {
         self.text.push_str(text);
         self.text.push('\n');
     }
-    fn eq(&mut self, g: &Graph, lhs_text: &str, lhs_latex: &str, e: Expr) {
+    fn eq(&mut self, g: &mut Graph, lhs_text: &str, lhs_latex: &str, e: Expr) {
+        // The carried prospective value `p` is shown under the prospective's own name.
+        let p = g.var("p");
+        let named = g.var(self.prospective);
+        let e = g.subs(e, &[(p, named)]);
         let _ = writeln!(self.text, "    {lhs_text} = {}", g.display(e));
         let p = self.prospective.to_string();
         let _ = writeln!(
@@ -94,13 +98,13 @@ fn layer_text(w: &mut Writer, net: &Net, layer: &mut Layer) {
     w.line("  mismatches (m = 0 defines the dynamics):");
     for (k, name) in s.mismatch_names.clone().iter().enumerate() {
         let e = s.m[k];
-        w.eq(&s.g, name, &latex_name(name, ""), e);
+        w.eq(&mut s.g, name, &latex_name(name, ""), e);
     }
     w.line("  forward dynamics, solved from the mismatches:");
     for (k, st) in s.states.clone().iter().enumerate() {
         let f = s.f[k];
         w.eq(
-            &s.g,
+            &mut s.g,
             &format!("d({st})/dt"),
             &format!("\\dot{{{}}}", latex_name(st, "")),
             f,
@@ -109,17 +113,14 @@ fn layer_text(w: &mut Writer, net: &Net, layer: &mut Layer) {
     let pn = s.prospective_name.clone();
     let rn = s.rate_name.clone();
     w.line("  prospective quantity and rate:");
-    w.eq(&s.g, &pn, &latex_name(&pn, ""), s.prosp);
-    // Show the rate in terms of the prospective quantity's own name.
-    let named = s.g.var(&pn);
-    let rate_named = s.g.subs(s.rate, &[(s.p, named)]);
-    w.eq(&s.g, &rn, &latex_name(&rn, ""), rate_named);
+    w.eq(&mut s.g, &pn, &latex_name(&pn, ""), s.prosp);
+    w.eq(&mut s.g, &rn, &latex_name(&rn, ""), s.rate);
     if let Some(adj) = s.adjoint() {
         w.line("  exact adjoint (Euler-Lagrange of L = sum_j lam_j m_j + g_r r, momentum form):");
         w.line("    P_k = dL/d(ds_k/dt), terminal condition P_k(T) = 0, g_r = sum_post W^T q_post + beta dl/dr");
         for (k, name) in s.mismatch_names.clone().iter().enumerate() {
             w.eq(
-                &s.g,
+                &mut s.g,
                 &format!("lam_{name}"),
                 &format!("\\lambda_{{{}}}", name.replace('_', ",")),
                 adj.lambda[k],
@@ -127,16 +128,16 @@ fn layer_text(w: &mut Writer, net: &Net, layer: &mut Layer) {
         }
         for (k, st) in s.states.clone().iter().enumerate() {
             w.eq(
-                &s.g,
+                &mut s.g,
                 &format!("d(P_{st})/dt"),
                 &format!("\\dot{{P}}_{{{st}}}"),
                 adj.d_costate[k],
             );
         }
-        w.eq(&s.g, "q (error at the input is -q)", "q", adj.q);
+        w.eq(&mut s.g, "q (error at the input is -q)", "q", adj.q);
         for (k, p) in s.params.clone().iter().enumerate() {
             w.eq(
-                &s.g,
+                &mut s.g,
                 &format!("dL/d{p} density"),
                 &format!("\\partial_{{{}}} \\mathcal{{L}}", latex_name(p, "")),
                 adj.grad_theta[k],
@@ -148,19 +149,24 @@ fn layer_text(w: &mut Writer, net: &Net, layer: &mut Layer) {
         w.line(
             "  local rule (error neuron = linearised inverse of the input->prospective filter):",
         );
-        w.eq(&s.g, "e_hat", "\\hat{e}", loc.e_hat);
+        w.eq(&mut s.g, "e_hat", "\\hat{e}", loc.e_hat);
         for (k, st) in s.states.clone().iter().enumerate() {
             w.eq(
-                &s.g,
+                &mut s.g,
                 &format!("d(v_{st})/dt"),
                 &format!("\\dot{{v}}_{{{st}}}"),
                 loc.dv[k],
             );
         }
-        w.eq(&s.g, "eps (error at the input)", "\\varepsilon", loc.eps);
+        w.eq(
+            &mut s.g,
+            "eps (error at the input)",
+            "\\varepsilon",
+            loc.eps,
+        );
         for (k, p) in s.params.clone().iter().enumerate() {
             w.eq(
-                &s.g,
+                &mut s.g,
                 &format!("local dL/d{p}"),
                 &format!("\\hat{{g}}_{{{}}}", latex_name(p, "")),
                 loc.grad_theta[k],

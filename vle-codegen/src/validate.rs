@@ -8,7 +8,9 @@ use proc_macro2::Span;
 use syn::Ident;
 
 use crate::ast::*;
-use crate::derive::{derive_neuron, resolve_activation, Activation, NeuronSym, Scope};
+use crate::derive::{
+    check_neuron_names, derive_neuron, resolve_activation, Activation, NeuronSym, Scope,
+};
 use crate::sym::{Expr, Graph};
 
 /// A checked network.
@@ -148,6 +150,13 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
         );
     }
 
+    // Each neuron's names once, whether or not a layer uses it.
+    let neuron_ok: Vec<bool> = model
+        .neurons
+        .iter()
+        .map(|n| check_neuron_names(n, &mut errors))
+        .collect();
+    let mut used_neurons: HashSet<usize> = HashSet::new();
     let mut layer_index: HashMap<String, usize> = HashMap::new();
     let mut layers: Vec<Layer> = Vec::new();
     let mut layer_ok = Vec::new();
@@ -242,11 +251,14 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
         let neuron = &model.neurons[nk];
         let mut activations: HashMap<String, Activation> = HashMap::new();
         let mut values: HashMap<String, Vec<f64>> = HashMap::new();
+        // Keys given, even when their value was rejected (no "missing" error on top).
+        let mut given: HashSet<String> = HashSet::new();
+        let errors_before_bindings = errors.len();
         for b in &decl.bindings {
             let key = b.key.to_string();
             let is_param = neuron.params.iter().any(|p| *p == key);
             let is_act = neuron.activations.iter().any(|a| *a == key);
-            if activations.contains_key(&key) || values.contains_key(&key) {
+            if !given.insert(key.clone()) {
                 err(&mut errors, b.key.span(), format!("`{key}` is given twice"));
                 continue;
             }
@@ -302,9 +314,9 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
                 ),
             }
         }
-        let mut complete = true;
+        let values_ok = errors.len() == errors_before_bindings;
         for p in &neuron.params {
-            if !values.contains_key(&p.to_string()) {
+            if !given.contains(&p.to_string()) {
                 err(
                     &mut errors,
                     decl.neuron.span(),
@@ -313,15 +325,23 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
                         neuron.name
                     ),
                 );
-                complete = false;
             }
         }
         for a in &neuron.activations {
-            if !activations.contains_key(&a.to_string()) {
+            if !given.contains(&a.to_string()) {
                 err(&mut errors, decl.neuron.span(), format!("layer `{name}` binds no function to activation `{a}` of `{}` (e.g. `{a}: tanh`)", neuron.name));
-                complete = false;
             }
         }
+        let complete = neuron_ok[nk]
+            && neuron
+                .params
+                .iter()
+                .all(|p| values.contains_key(&p.to_string()))
+            && neuron
+                .activations
+                .iter()
+                .all(|a| activations.contains_key(&a.to_string()));
+        used_neurons.insert(nk);
         let mut scope = Scope {
             functions: &model.functions,
             errors: &mut errors,
@@ -331,6 +351,7 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
         } else {
             None
         };
+        let sym = sym.filter(|_| values_ok);
         match sym {
             Some(sym) => {
                 let vals = sym
@@ -352,11 +373,27 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
         }
     }
     let all_layers_ok = layer_ok.iter().all(|&b| b) && !layer_ok.is_empty();
+    // A neuron no layer uses is still checked, with every activation taken as the identity.
+    for (k, neuron) in model.neurons.iter().enumerate() {
+        if neuron_ok[k] && !used_neurons.contains(&k) {
+            let identity: HashMap<String, Activation> = neuron
+                .activations
+                .iter()
+                .map(|a| (a.to_string(), Activation::Identity))
+                .collect();
+            let mut scope = Scope {
+                functions: &model.functions,
+                errors: &mut errors,
+            };
+            derive_neuron(neuron, &identity, &mut scope);
+        }
+    }
 
     // Local inversion: causal and stable at the declared parameter values.
     if all_layers_ok {
+        let mut reported = HashSet::new();
         for (layer, decl) in layers.iter_mut().zip(&model.layers) {
-            check_local_inversion(layer, decl, &model.neurons, &mut errors);
+            check_local_inversion(layer, decl, &model.neurons, &mut errors, &mut reported);
         }
     }
 
@@ -461,6 +498,7 @@ fn check_local_inversion(
     decl: &LayerDecl,
     neurons: &[NeuronDecl],
     errors: &mut Vec<syn::Error>,
+    noncausal_reported: &mut HashSet<String>,
 ) {
     let neuron_span = decl.neuron.span();
     let neuron = neurons.iter().find(|n| n.name == decl.neuron);
@@ -468,6 +506,10 @@ fn check_local_inversion(
         .map(|n| n.prospectives[0].name.span())
         .unwrap_or(neuron_span);
     let Some(local) = layer.sym.local() else {
+        // Reported once per neuron model, on its prospective quantity.
+        if !noncausal_reported.insert(layer.sym.neuron.clone()) {
+            return;
+        }
         errors.push(syn::Error::new(
             pros_span,
             format!(
@@ -513,14 +555,28 @@ fn check_local_inversion(
             .iter()
             .map(|row| row.iter().map(|&e| layer.sym.g.eval(e, &env)).collect())
             .collect();
-        if !hurwitz(&m) {
-            let desc: Vec<String> = params
-                .iter()
-                .zip(&vals)
-                .map(|(p, v)| format!("{p} = {v}"))
-                .collect();
+        let desc: Vec<String> = params
+            .iter()
+            .zip(&vals)
+            .map(|(p, v)| format!("{p} = {v:?}"))
+            .collect();
+        if m.iter().flatten().any(|v| !v.is_finite()) {
             errors.push(syn::Error::new(
-                pros_span,
+                neuron_span,
+                format!(
+                    "neuron `{}` in layer `{}`: its equations are not finite at rest (all states \
+                     and the input zero, where every simulation starts) at {}: e.g. `sqrt(u)`, \
+                     `ln(u)` or `1/u` of a state; shift the state or use a function finite at 0",
+                    layer.sym.neuron,
+                    layer.name,
+                    desc.join(", ")
+                ),
+            ));
+            return;
+        }
+        if !hurwitz(&m) {
+            errors.push(syn::Error::new(
+                neuron_span,
                 format!(
                     "neuron `{}` in layer `{}`: the local error neuron (the inverse of its \
                      input→prospective filter) is unstable at {}: the filter is not minimum-phase, \

@@ -4,6 +4,7 @@
 //! `::vle::Network`, ...).
 //!
 //! - [`network`], [`scalar`]: the contract with generated code.
+//! - [`model`]: typed, validated views (`Params`, `State`, `Gradient`) of the flat vectors.
 //! - [`params`]: initialisation, validation and clamping of the flat parameter vector.
 //! - [`sim`]: forward simulation (Euler reference scheme or RK4 on the continuous system).
 //! - [`exact`]: exact discrete gradients (backpropagation through the Euler steps).
@@ -14,6 +15,7 @@
 pub mod continuous;
 pub mod error;
 pub mod exact;
+pub mod model;
 pub mod network;
 pub mod optim;
 pub mod params;
@@ -26,6 +28,7 @@ pub mod train;
 pub use continuous::{continuous_adjoint, AdjointSweep};
 pub use error::{Error, Result};
 pub use exact::{batch_gradient, discrete_loss, exact_gradient, Bptt, Tape, Window};
+pub use model::{Gradient, Params, State};
 pub use network::{Derivation, LayerInfo, Network, ParamInfo, ParamKind};
 pub use optim::{Adam, Optimizer, Sgd};
 pub use params::{init_params, validate_params};

@@ -36,6 +36,7 @@ pub fn check<N: Network>() -> Check<N> {
         continuous: None,
         continuous_tolerance: 1e-5,
         refine: 4,
+        frequencies: (0.1, 2.0),
         _n: PhantomData,
     }
 }
@@ -49,7 +50,8 @@ pub fn check<N: Network>() -> Check<N> {
 ///   parameters scaled by a factor uniform in [0.8, 1.2] (learnable time constants kept
 ///   ≥ dt), learnable biases uniform in ±0.1 (instead of exactly zero);
 /// - input: per channel a sum of 1–3 sines, amplitude in [0.2, 1], frequency in [0.1, 2]
-///   cycles per unit time, phase in [0, 2π); target: the same kind of signal per output.
+///   cycles per unit time ([`Check::frequencies`]), phase in [0, 2π); target: the same kind
+///   of signal per output.
 ///
 /// Checks:
 /// - (a) [`exact_gradient`] (generated backward sweep) against the dual-number reference of
@@ -72,6 +74,7 @@ pub struct Check<N: Network> {
     continuous: Option<bool>,
     continuous_tolerance: f64,
     refine: usize,
+    frequencies: (f64, f64),
     _n: PhantomData<N>,
 }
 
@@ -154,21 +157,31 @@ pub fn case_params<N: Network>(seed: u64, dt: f64) -> Vec<f64> {
     p
 }
 
-fn random_sines(rng: &mut Rng) -> Sines {
+fn random_sines(rng: &mut Rng, (lo, hi): (f64, f64)) -> Sines {
     let k = 1 + rng.below(3);
     let tau = 2.0 * std::f64::consts::PI;
     let a = (0..k).map(|_| rng.uniform_range(0.2, 1.0)).collect();
-    let f = (0..k).map(|_| rng.uniform_range(0.1, 2.0)).collect();
+    let f = (0..k).map(|_| rng.uniform_range(lo, hi)).collect();
     let ph = (0..k).map(|_| rng.uniform_range(0.0, tau)).collect();
     Sines::new(a, f, ph)
 }
 
-/// The random input and target of a case (see [`Check`]).
+/// The random input and target of a case with the default frequency band (see [`Check`]).
 pub fn case_signal<N: Network>(seed: u64) -> SumOfSines {
+    case_signal_in_band::<N>(seed, (0.1, 2.0))
+}
+
+/// The random input and target of a case, frequencies uniform in `band` (cycles per unit
+/// time).
+pub fn case_signal_in_band<N: Network>(seed: u64, band: (f64, f64)) -> SumOfSines {
     let mut rng = Rng::new(seed ^ 0x5A5A_5A5A_5A5A_5A5A);
     SumOfSines {
-        inputs: (0..N::INPUT).map(|_| random_sines(&mut rng)).collect(),
-        targets: (0..N::OUTPUT).map(|_| random_sines(&mut rng)).collect(),
+        inputs: (0..N::INPUT)
+            .map(|_| random_sines(&mut rng, band))
+            .collect(),
+        targets: (0..N::OUTPUT)
+            .map(|_| random_sines(&mut rng, band))
+            .collect(),
     }
 }
 
@@ -248,6 +261,13 @@ impl<N: Network> Check<N> {
         self.continuous_tolerance = tolerance;
         self
     }
+    /// Frequency band of the random input and target sines, in cycles per unit time (default
+    /// 0.1..2). The local rule approaches the exact gradient when ω·τ ≪ 1 (THEORY.md §5):
+    /// a low band measures that regime, the default band includes strong gain distortion.
+    pub fn frequencies(mut self, lo: f64, hi: f64) -> Self {
+        self.frequencies = (lo, hi);
+        self
+    }
     /// Refinement of the reference grid of the continuous check (default 4).
     pub fn refine(mut self, refine: usize) -> Self {
         self.refine = refine;
@@ -288,6 +308,12 @@ impl<N: Network> Check<N> {
             return Err(self.settings_error(format!(
                 "nothing to check ({cases} cases of {} steps)",
                 self.steps
+            )));
+        }
+        let (lo, hi) = self.frequencies;
+        if !(lo.is_finite() && hi.is_finite() && 0.0 <= lo && lo <= hi) {
+            return Err(self.settings_error(format!(
+                "frequencies {lo}..{hi} must satisfy 0 <= lo <= hi (finite)"
             )));
         }
         if !(self.dt.is_finite() && self.dt > 0.0) {
@@ -378,7 +404,7 @@ impl<N: Network> Check<N> {
         let (dt, beta, steps) = (self.dt, self.beta, self.steps);
         let p = case_params::<N>(cs, dt);
         validate_params::<N, f64>(&p, dt)?;
-        let signal = case_signal::<N>(cs);
+        let signal = case_signal_in_band::<N>(cs, self.frequencies);
         let w = Window::sample(&signal, 0.0, dt, steps);
         let indices = entries_to_check::<N>(self.max_entries, cs);
 
@@ -500,8 +526,8 @@ impl<N: Network> Check<N> {
         format!(
             "vle-verify: {}: {what}: at {}: generated {:.17e}, reference {:.17e}, relative \
              error {:.3e} (relative to the tensor's max |reference| {:.3e}) > tolerance {tol:e} \
-             (case {case}, seed {}, case seed {cs}; reproduce with \
-             vle_verify::check::<{}>().seed({}).cases({}))",
+             (case {case}, seed {}, case seed {cs}; reproduce with the same settings and \
+             .seed({}).cases({}))",
             N::NAME,
             param_entry_name::<N>(offset + c.worst_entry),
             c.worst_generated,
@@ -509,7 +535,6 @@ impl<N: Network> Check<N> {
             c.max_rel_error,
             c.scale,
             self.seed,
-            N::NAME,
             self.seed,
             case + 1,
         )
