@@ -49,7 +49,7 @@ fn the_derivation_is_available_as_text_and_latex() {
 
 #[test]
 fn recurrent_networks_refuse_continuous_time_work_with_a_clear_error() {
-    assert!(!MixedNet::CONTINUOUS && LagNet::CONTINUOUS);
+    const { assert!(!MixedNet::CONTINUOUS && LagNet::CONTINUOUS) };
     let p: Vec<f64> = vle::params::init_params::<MixedNet, f64>(1);
     let signal = vle::FnSignal::new(
         1,
