@@ -156,6 +156,21 @@ pub fn check_len(what: &str, expected: usize, got: usize) -> Result<()> {
     }
 }
 
+/// Refuses continuous-time work on networks that define only the discrete system.
+pub fn require_continuous<N: crate::Network>() -> Result<()> {
+    if N::CONTINUOUS {
+        Ok(())
+    } else {
+        Err(Error::Unsupported {
+            network: N::NAME,
+            what: "its recurrent projections make the continuous-time system an algebraic loop, \
+                   so only the discrete (Euler) system is defined: use Scheme::Euler and the \
+                   discrete exact gradient"
+                .into(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,20 +200,5 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("length 2"));
-    }
-}
-
-/// Refuses continuous-time work on networks that define only the discrete system.
-pub fn require_continuous<N: crate::Network>() -> Result<()> {
-    if N::CONTINUOUS {
-        Ok(())
-    } else {
-        Err(Error::Unsupported {
-            network: N::NAME,
-            what: "its recurrent projections make the continuous-time system an algebraic loop, \
-                   so only the discrete (Euler) system is defined: use Scheme::Euler and the \
-                   discrete exact gradient"
-                .into(),
-        })
     }
 }
