@@ -14,6 +14,59 @@ use syn::Ident;
 use crate::ast::{BinOp, FnDecl, MathExpr, NeuronDecl};
 use crate::sym::{solve_linear, Expr, Func, Graph};
 
+/// Solves A x = b, first by back-substitution wherever an equation has a single unknown left
+/// (the usual structure of neuron models: this yields the textbook forms, e.g. for GLE
+/// v̇ = (ê − v)/τr and ε = v + τm v̇), then by elimination on what remains.
+pub fn solve_structured(g: &mut Graph, a: &[Vec<Expr>], b: &[Expr]) -> Option<Vec<Expr>> {
+    let n = b.len();
+    if a.len() != n || a.iter().any(|row| row.len() != n) {
+        return None;
+    }
+    let mut x: Vec<Option<Expr>> = vec![None; n];
+    let mut rows: Vec<usize> = (0..n).collect();
+    // The right-hand side of row r with the solved unknowns moved over.
+    let reduced = |g: &mut Graph, x: &[Option<Expr>], r: usize| {
+        let mut rhs = b[r];
+        for (k, xk) in x.iter().enumerate() {
+            if let Some(v) = xk {
+                if !g.is_zero(a[r][k]) {
+                    let t = g.mul(a[r][k], *v);
+                    rhs = g.sub(rhs, t);
+                }
+            }
+        }
+        rhs
+    };
+    loop {
+        let pick = rows.iter().enumerate().find_map(|(pos, &r)| {
+            let open: Vec<usize> = (0..n)
+                .filter(|&k| x[k].is_none() && !g.is_zero(a[r][k]))
+                .collect();
+            (open.len() == 1).then(|| (pos, r, open[0]))
+        });
+        let Some((pos, r, k)) = pick else { break };
+        rows.remove(pos);
+        let rhs = reduced(g, &x, r);
+        x[k] = Some(g.div(rhs, a[r][k]));
+    }
+    let open: Vec<usize> = (0..n).filter(|&k| x[k].is_none()).collect();
+    if !open.is_empty() {
+        if rows.len() != open.len() {
+            return None;
+        }
+        let sub_a: Vec<Vec<Expr>> = rows
+            .iter()
+            .map(|&r| open.iter().map(|&k| a[r][k]).collect())
+            .collect();
+        let sub_b: Vec<Expr> = rows.iter().map(|&r| reduced(g, &x, r)).collect();
+        let sol = solve_linear(g, &sub_a, &sub_b)?;
+        for (&k, v) in open.iter().zip(sol) {
+            x[k] = Some(v);
+        }
+    }
+    x.into_iter().collect()
+}
+
 /// Functions the DSL refuses because they are not differentiable everywhere.
 const NON_SMOOTH: &[&str] = &[
     "abs",
@@ -807,7 +860,7 @@ pub fn derive_neuron(
             g.neg(c)
         })
         .collect();
-    let f = match solve_linear(&mut g, &a_mat, &rhs) {
+    let f = match solve_structured(&mut g, &a_mat, &rhs) {
         Some(f) => f,
         None => {
             scope.err(
@@ -993,7 +1046,7 @@ impl NeuronSym {
             let c = self.g.mul(g_r, dr);
             rhs.push(self.g.sub(costate[k], c));
         }
-        let lam = solve_linear(&mut self.g, &at, &rhs)?;
+        let lam = solve_structured(&mut self.g, &at, &rhs)?;
         // Substitution is simultaneous: put λ on shell first, then replace λ and ṡ together.
         let lam: Vec<Expr> = lam.into_iter().map(|l| self.on_shell(l)).collect();
         let mut sub_lam: Vec<(Expr, Expr)> =
@@ -1094,7 +1147,7 @@ impl NeuronSym {
         let terms: Vec<Expr> = (0..n).map(|k| self.g.mul(ps[k], v[k])).collect();
         let pv = self.g.sum(&terms);
         rhs[n] = self.g.sub(e_hat, pv);
-        let sol = solve_linear(&mut self.g, &mat, &rhs)?;
+        let sol = solve_structured(&mut self.g, &mat, &rhs)?;
         let dv = sol[..n].to_vec();
         let eps = sol[n];
         // Local multipliers: the minimum-norm λ̂ with Σ λ̂_j ∂m_j/∂input = −ε.
