@@ -300,9 +300,7 @@ impl<'n> Generator<'n> {
             let ns = lit(src.size);
             let r = self.src_rates(li, si);
             sum.push(quote! {
-                for j in 0..#ns {
-                    input += params[#w + i * #ns + j] * #r[j];
-                }
+                input += ::vle::kernels::dot(&params[#w + i * #ns..#w + (i + 1) * #ns], &#r[..]);
             });
         }
         quote! {
@@ -475,15 +473,13 @@ impl<'n> Generator<'n> {
                         let a = format_ident!("adj_rate_{}", src.name);
                         (
                             quote!(#r),
-                            quote!(#a[j] += params[#w + i * #nsrc + j] * #a_in;),
+                            quote!(::vle::kernels::axpy(#a_in, &params[#w + i * #nsrc..#w + (i + 1) * #nsrc], &mut #a[..]);),
                         )
                     }
                 };
                 writes.push(quote! {
-                    for j in 0..#nsrc {
-                        grad[#w + i * #nsrc + j] += #a_in * #r[j];
-                        #back
-                    }
+                    ::vle::kernels::axpy(#a_in, &#r[..], &mut grad[#w + i * #nsrc..#w + (i + 1) * #nsrc]);
+                    #back
                 });
             }
             let n = lit(l.size);
@@ -832,15 +828,13 @@ impl<'n> Generator<'n> {
                         let g = format_ident!("g_r_{}", name);
                         (
                             quote!(#r),
-                            quote!(#g[j] += params[#w + i * #nsrc + j] * #q;),
+                            quote!(::vle::kernels::axpy(#q, &params[#w + i * #nsrc..#w + (i + 1) * #nsrc], &mut #g[..]);),
                         )
                     }
                 };
                 writes.push(quote! {
-                    for j in 0..#nsrc {
-                        grad_density[#w + i * #nsrc + j] = #q * #r[j];
-                        #back
-                    }
+                    ::vle::kernels::scale_into(#q, &#r[..], &mut grad_density[#w + i * #nsrc..#w + (i + 1) * #nsrc]);
+                    #back
                 });
             }
             let n = lit(l.size);
@@ -891,9 +885,7 @@ impl<'n> Generator<'n> {
                 let nsrc = lit(src.size);
                 feedback.push(quote! {
                     for i in 0..#n {
-                        for j in 0..#nsrc {
-                            #g[j] -= params[#w + i * #nsrc + j] * local[#eps + i];
-                        }
+                        ::vle::kernels::axpy(-local[#eps + i], &params[#w + i * #nsrc..#w + (i + 1) * #nsrc], &mut #g[..]);
                     }
                 });
             }
@@ -966,9 +958,7 @@ impl<'n> Generator<'n> {
                     }
                 };
                 writes.push(quote! {
-                    for j in 0..#nsrc {
-                        grad[#w + i * #nsrc + j] -= dt * #eps * #r[j];
-                    }
+                    ::vle::kernels::axpy(-(dt * #eps), &#r[..], &mut grad[#w + i * #nsrc..#w + (i + 1) * #nsrc]);
                 });
             }
             // Forward Euler step with the nudged input.

@@ -15,6 +15,7 @@
 pub mod continuous;
 pub mod error;
 pub mod exact;
+pub mod kernels;
 pub mod model;
 pub mod network;
 pub mod optim;
