@@ -925,7 +925,16 @@ impl<'n> Generator<'n> {
                     .map(|s| s.as_str())
                     .zip(loc.grad_theta.iter().copied()),
             );
-            let hints = [(loc.e_hat, "e_hat")];
+            // R'(p) was computed with the rates: read it instead of recomputing it.
+            let rate_dp_node = l.sym.g.diff(l.sym.rate, l.sym.p);
+            let rate_dp_var = l.sym.g.var("rate_dp");
+            let swap = [(rate_dp_node, rate_dp_var)];
+            let outputs: Vec<(&str, Expr)> =
+                outputs.into_iter().map(|(n, e)| (n, l.sym.g.subs(e, &swap))).collect();
+            let e_hat = l.sym.g.subs(loc.e_hat, &swap);
+            let did = rate_dp_ident(l);
+            sources.push(("rate_dp".into(), quote!(#did[i])));
+            let hints = [(e_hat, "e_hat")];
             let (stmts, vals) = emit_block(&l.sym.g, &sources, &hints, &outputs);
             let ns = l.sym.states.len();
             let mut writes = Vec::new();
