@@ -929,8 +929,10 @@ impl<'n> Generator<'n> {
             let rate_dp_node = l.sym.g.diff(l.sym.rate, l.sym.p);
             let rate_dp_var = l.sym.g.var("rate_dp");
             let swap = [(rate_dp_node, rate_dp_var)];
-            let outputs: Vec<(&str, Expr)> =
-                outputs.into_iter().map(|(n, e)| (n, l.sym.g.subs(e, &swap))).collect();
+            let outputs: Vec<(&str, Expr)> = outputs
+                .into_iter()
+                .map(|(n, e)| (n, l.sym.g.subs(e, &swap)))
+                .collect();
             let e_hat = l.sym.g.subs(loc.e_hat, &swap);
             let did = rate_dp_ident(l);
             sources.push(("rate_dp".into(), quote!(#did[i])));

@@ -531,6 +531,10 @@ fn check_local_inversion(
                 .collect()
         })
         .collect();
+    // The forward dynamics and the prospective quantity at rest, where simulations start.
+    let mut rest_exprs = layer.sym.f.clone();
+    let prosp = layer.sym.prosp;
+    rest_exprs.push(layer.sym.on_shell(prosp));
     let mut checked: Vec<Vec<u64>> = Vec::new();
     for neuron_i in 0..layer.size {
         let vals: Vec<f64> = layer
@@ -560,7 +564,13 @@ fn check_local_inversion(
             .zip(&vals)
             .map(|(p, v)| format!("{p} = {v:?}"))
             .collect();
-        if m.iter().flatten().any(|v| !v.is_finite()) {
+        let forward_at_rest = rest_exprs.iter().map(|&e| layer.sym.g.eval(e, &env));
+        if m.iter()
+            .flatten()
+            .copied()
+            .chain(forward_at_rest)
+            .any(|v| !v.is_finite())
+        {
             errors.push(syn::Error::new(
                 neuron_span,
                 format!(
