@@ -53,6 +53,22 @@ pub enum Error {
         value: f64,
         expected: String,
     },
+    /// A file (or a named in-memory buffer) could not be read or written, or its content is
+    /// not what was expected (format, shape, type, values).
+    File {
+        /// The file's path, with the archive member when there is one (`data.npz:x.npy`).
+        path: String,
+        /// What is wrong, and how to fix it when that is known.
+        problem: String,
+    },
+    /// A checkpoint could not be written or read, or is not one this network can resume
+    /// from (see [`crate::checkpoint`]).
+    Checkpoint {
+        /// The checkpoint's path (or the name given to an in-memory checkpoint).
+        path: String,
+        /// What is wrong, and how to fix it when that is known.
+        what: String,
+    },
 }
 
 /// `Result` with [`Error`] as the default error type.
@@ -137,6 +153,8 @@ impl fmt::Display for Error {
                 f,
                 "hyper-parameter `{name}` = {value} is invalid: expected {expected}"
             ),
+            Error::File { path, problem } => write!(f, "file `{path}`: {problem}"),
+            Error::Checkpoint { path, what } => write!(f, "checkpoint `{path}`: {what}"),
         }
     }
 }

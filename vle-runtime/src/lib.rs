@@ -10,11 +10,15 @@
 //! - [`exact`]: exact discrete gradients (backpropagation through the Euler steps).
 //! - [`continuous`]: the continuous adjoint sweep of THEORY.md §4.
 //! - [`train`]: online training with the local rule, and training with exact gradients.
+//! - [`checkpoint`]: saving and loading parameters, optimizer and trainer state to resume runs.
 //! - [`signal`], [`optim`], [`rng`], [`error`]: inputs, optimisers, random numbers, errors.
 
+pub mod checkpoint;
 pub mod continuous;
+pub mod data;
 pub mod error;
 pub mod exact;
+pub mod io;
 pub mod kernels;
 pub mod model;
 pub mod network;
@@ -26,6 +30,7 @@ pub mod signal;
 pub mod sim;
 pub mod train;
 
+pub use checkpoint::{load_params, load_training, save_params, save_training};
 pub use continuous::{continuous_adjoint, AdjointSweep};
 pub use error::{Error, Result};
 pub use exact::{batch_gradient, discrete_loss, exact_gradient, Bptt, Tape, Window};

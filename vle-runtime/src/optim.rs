@@ -1,6 +1,7 @@
 //! Optimisers over the flat parameter vector, restricted to learnable entries by a mask
 //! (see [`crate::params::learnable_mask`]).
 
+use crate::error::{check_len, Error, Result};
 use crate::Scalar;
 
 /// A first-order optimiser: descends along `grad` (`p -= lr * ...`).
@@ -70,6 +71,76 @@ impl<T: Scalar> Adam<T> {
     pub fn steps(&self) -> i32 {
         self.t
     }
+
+    /// A copy of the internal state (moments and step count), e.g. for a checkpoint
+    /// ([`crate::checkpoint`]).
+    ///
+    /// ```
+    /// use vle_runtime::{Adam, Optimizer};
+    /// let mut opt = Adam::<f64>::new(0.1, vec![true; 2]);
+    /// let mut p = vec![1.0, 2.0];
+    /// opt.step(&mut p, &[0.5, -0.5]);
+    /// let mut fresh = Adam::<f64>::new(0.1, vec![true; 2]);
+    /// fresh.restore(opt.state()).unwrap();
+    /// assert_eq!(fresh.state(), opt.state());
+    /// assert_eq!(fresh.steps(), 1);
+    /// ```
+    pub fn state(&self) -> AdamState<T> {
+        AdamState {
+            m: self.m.clone(),
+            v: self.v.clone(),
+            t: self.t,
+        }
+    }
+
+    /// Replaces the internal state with `state` (from [`Adam::state`]), so the next
+    /// [`Optimizer::step`] continues exactly where that state was taken. The moments must be
+    /// empty (no step taken yet) or as long as the mask, and `t` must not be negative; nothing
+    /// changes on error.
+    ///
+    /// ```
+    /// use vle_runtime::{optim::AdamState, Adam};
+    /// let mut opt = Adam::<f64>::new(0.1, vec![true; 2]);
+    /// let bad = AdamState { m: vec![0.0; 3], v: vec![0.0; 3], t: 1 };
+    /// assert!(opt.restore(bad).is_err());
+    /// ```
+    pub fn restore(&mut self, state: AdamState<T>) -> Result<()> {
+        let expected = if state.m.is_empty() && state.v.is_empty() {
+            0
+        } else {
+            self.mask.len()
+        };
+        check_len("Adam's first moments m", expected, state.m.len())?;
+        check_len("Adam's second moments v", expected, state.v.len())?;
+        if state.t < 0 {
+            return Err(Error::InvalidHyperParameter {
+                name: "Adam's step count t".into(),
+                value: f64::from(state.t),
+                expected: "t >= 0".into(),
+            });
+        }
+        self.m = state.m;
+        self.v = state.v;
+        self.t = state.t;
+        Ok(())
+    }
+}
+
+/// The internal state of [`Adam`]: moment estimates and step count (see [`Adam::state`]).
+///
+/// ```
+/// use vle_runtime::Adam;
+/// let s = Adam::<f32>::new(0.01, vec![true; 3]).state();
+/// assert!(s.m.is_empty() && s.v.is_empty() && s.t == 0);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct AdamState<T> {
+    /// First-moment estimates, one per parameter (empty before the first step).
+    pub m: Vec<T>,
+    /// Second-moment estimates, one per parameter (empty before the first step).
+    pub v: Vec<T>,
+    /// Number of steps taken (the exponent of the bias correction).
+    pub t: i32,
 }
 
 impl<T: Scalar> Optimizer<T> for Adam<T> {

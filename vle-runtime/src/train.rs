@@ -63,6 +63,42 @@ fn hyper(name: &str, value: f64, ok: bool, expected: &str) -> Result<()> {
     }
 }
 
+/// The progress of an [`OnlineTrainer`] (see [`OnlineTrainer::snapshot`]): everything but
+/// its config and optimizer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OnlineSnapshot<T> {
+    /// Number of samples (streams) trained in parallel.
+    pub batch: usize,
+    /// Network states, `batch × STATE`.
+    pub states: Vec<T>,
+    /// Error-neuron (local rule) states, `batch × LOCAL`.
+    pub local: Vec<T>,
+    /// Gradient accumulated since the last update, `PARAMS` (not yet averaged over the batch).
+    pub grad: Vec<T>,
+    /// Steps taken since creation.
+    pub steps: usize,
+    /// Parameter updates since creation.
+    pub updates: usize,
+    /// Sum of ℓ over the steps and samples since the last update.
+    pub pending_loss: f64,
+    /// Steps since the last update (fewer than `update_every`).
+    pub pending_steps: usize,
+}
+
+/// The progress of an [`ExactTrainer`] (see [`ExactTrainer::snapshot`]): everything but its
+/// config and optimizer (the backward-sweep buffers hold nothing between windows).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ExactSnapshot<T> {
+    /// Number of samples trained in parallel.
+    pub batch: usize,
+    /// Network states at the end of the last window, `batch × STATE`.
+    pub states: Vec<T>,
+    /// Steps taken since creation.
+    pub steps: usize,
+    /// Parameter updates (windows) since creation.
+    pub updates: usize,
+}
+
 /// Settings of [`OnlineTrainer`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct OnlineConfig {
@@ -167,6 +203,110 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
     /// Steps taken since creation.
     pub fn steps(&self) -> usize {
         self.steps
+    }
+
+    /// The trainer's progress (counters, accumulated gradient, per-sample states), so that
+    /// [`OnlineTrainer::restore`] on a fresh trainer continues exactly where this one is. The
+    /// config and optimizer are public fields and not part of the snapshot; to persist all
+    /// of it in a file use [`crate::checkpoint::save_training`].
+    ///
+    /// ```
+    /// # use vle_runtime::*;
+    /// # struct Leak;
+    /// # static P: [ParamInfo; 1] = [ParamInfo { name: "out.b", layer: "out", symbol: "b",
+    /// #     kind: ParamKind::Bias, offset: 0, rows: 1, cols: 1, learnable: true,
+    /// #     time_constant: false, defaults: &[] }];
+    /// # static D: Derivation = Derivation { text: "", latex: "" };
+    /// # impl Network for Leak {
+    /// #     const NAME: &'static str = "Leak";
+    /// #     const INPUT: usize = 1; const OUTPUT: usize = 1; const PARAMS: usize = 1;
+    /// #     const STATE: usize = 1; const CONT: usize = 1; const LOCAL: usize = 0;
+    /// #     const NEURONS: usize = 1;
+    /// #     fn param_info() -> &'static [ParamInfo] { &P }
+    /// #     fn layer_info() -> &'static [LayerInfo] { &[] }
+    /// #     fn derivation() -> &'static Derivation { &D }
+    /// #     fn output<T: Scalar>(_: &[T], s: &[T], r: &mut [T]) { r[0] = s[0] }
+    /// #     fn loss<T: Scalar>(_: &[T], s: &[T], y: &[T]) -> T {
+    /// #         T::from_f64(0.5) * (s[0] - y[0]) * (s[0] - y[0]) }
+    /// #     fn loss_adjoint<T: Scalar>(_: &[T], s: &[T], y: &[T], k: T, a: &mut [T],
+    /// #         _: &mut [T]) -> T { a[0] += k * (s[0] - y[0]);
+    /// #         T::from_f64(0.5) * (s[0] - y[0]) * (s[0] - y[0]) }
+    /// #     fn euler_step<T: Scalar>(p: &[T], s: &mut [T], x: &[T], dt: T) {
+    /// #         s[0] = s[0] + dt * (x[0] + p[0] - s[0]) }
+    /// #     fn euler_step_adjoint<T: Scalar>(_: &[T], _: &[T], _: &[T], dt: T, an: &[T],
+    /// #         ap: &mut [T], g: &mut [T]) { ap[0] = an[0] * (T::one() - dt); g[0] += an[0] * dt }
+    /// #     fn rhs<T: Scalar>(p: &[T], c: &[T], x: &[T], dc: &mut [T]) { dc[0] = x[0] + p[0] - c[0] }
+    /// #     fn refresh_prospective<T: Scalar>(_: &[T], _: &mut [T], _: &[T]) {}
+    /// #     fn adjoint_rhs<T: Scalar>(_: &[T], _: &[T], _: &[T], _: &[T], _: T, _: &[T],
+    /// #         _: &mut [T], _: &mut [T], _: &mut [T]) {}
+    /// #     fn online_step<T: Scalar>(p: &[T], s: &mut [T], _: &mut [T], x: &[T], y: &[T],
+    /// #         _: T, _: T, dt: T, g: &mut [T]) {
+    /// #         s[0] = s[0] + dt * (x[0] + p[0] - s[0]); g[0] += dt * (s[0] - y[0]) }
+    /// # }
+    /// let config = OnlineConfig { dt: 0.1, beta: 1.0, gamma: 0.0, update_every: 3, tau_max: 10.0 };
+    /// let signal = FnSignal::new(1, 1, |t: f64, x: &mut [f64]| x[0] = t.sin(),
+    ///     |_: f64, y: &mut [f64]| y[0] = 0.5);
+    /// let mut p = vec![0.0];
+    /// let mut a = OnlineTrainer::<Leak, f64, _>::new(config.clone(), 1, Sgd::new(0.1, vec![true]))?;
+    /// a.run(&mut p, &[&signal], 0.0, 7, None)?;
+    /// let mut b = OnlineTrainer::<Leak, f64, _>::new(config, 1, Sgd::new(0.1, vec![true]))?;
+    /// b.restore(a.snapshot())?;
+    /// assert_eq!(b.snapshot(), a.snapshot());
+    /// assert_eq!(b.steps(), 7);
+    /// # Ok::<(), vle_runtime::Error>(())
+    /// ```
+    pub fn snapshot(&self) -> OnlineSnapshot<T> {
+        OnlineSnapshot {
+            batch: self.batch,
+            states: self.states.clone(),
+            local: self.local.clone(),
+            grad: self.grad.clone(),
+            steps: self.steps,
+            updates: self.updates,
+            pending_loss: self.pending_loss,
+            pending_steps: self.pending_steps,
+        }
+    }
+
+    /// Replaces the trainer's progress with `snapshot` (from [`OnlineTrainer::snapshot`]).
+    /// The batch sizes and vector lengths must match and the snapshot's pending steps must be
+    /// fewer than `config.update_every`; nothing changes on error. Example: see
+    /// [`OnlineTrainer::snapshot`].
+    pub fn restore(&mut self, snapshot: OnlineSnapshot<T>) -> Result<()> {
+        let b = self.batch;
+        check_len("the snapshot's batch", b, snapshot.batch)?;
+        check_len(
+            "the snapshot's network states (B × STATE)",
+            b * N::STATE,
+            snapshot.states.len(),
+        )?;
+        check_len(
+            "the snapshot's local states (B × LOCAL)",
+            b * N::LOCAL,
+            snapshot.local.len(),
+        )?;
+        check_len(
+            "the snapshot's accumulated gradient",
+            N::PARAMS,
+            snapshot.grad.len(),
+        )?;
+        hyper(
+            "update_every",
+            self.config.update_every as f64,
+            snapshot.pending_steps < self.config.update_every,
+            &format!(
+                "more than the snapshot's {} pending steps",
+                snapshot.pending_steps
+            ),
+        )?;
+        self.states = snapshot.states;
+        self.local = snapshot.local;
+        self.grad = snapshot.grad;
+        self.steps = snapshot.steps;
+        self.updates = snapshot.updates;
+        self.pending_loss = snapshot.pending_loss;
+        self.pending_steps = snapshot.pending_steps;
+        Ok(())
     }
 
     /// `steps` steps from `t0` with one signal per sample (or one for all).
@@ -321,6 +461,87 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
     }
     pub fn states(&self) -> &[T] {
         &self.states
+    }
+    /// Steps taken since creation (a multiple of `config.window`, unless the window changed).
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// The trainer's progress (counters and per-sample states), so that
+    /// [`ExactTrainer::restore`] on a fresh trainer continues exactly where this one is. The
+    /// config and optimizer are public fields and not part of the snapshot; to persist all of
+    /// it in a file use [`crate::checkpoint::save_training`].
+    ///
+    /// ```
+    /// # use vle_runtime::*;
+    /// # struct Leak;
+    /// # static P: [ParamInfo; 1] = [ParamInfo { name: "out.b", layer: "out", symbol: "b",
+    /// #     kind: ParamKind::Bias, offset: 0, rows: 1, cols: 1, learnable: true,
+    /// #     time_constant: false, defaults: &[] }];
+    /// # static D: Derivation = Derivation { text: "", latex: "" };
+    /// # impl Network for Leak {
+    /// #     const NAME: &'static str = "Leak";
+    /// #     const INPUT: usize = 1; const OUTPUT: usize = 1; const PARAMS: usize = 1;
+    /// #     const STATE: usize = 1; const CONT: usize = 1; const LOCAL: usize = 0;
+    /// #     const NEURONS: usize = 1;
+    /// #     fn param_info() -> &'static [ParamInfo] { &P }
+    /// #     fn layer_info() -> &'static [LayerInfo] { &[] }
+    /// #     fn derivation() -> &'static Derivation { &D }
+    /// #     fn output<T: Scalar>(_: &[T], s: &[T], r: &mut [T]) { r[0] = s[0] }
+    /// #     fn loss<T: Scalar>(_: &[T], s: &[T], y: &[T]) -> T {
+    /// #         T::from_f64(0.5) * (s[0] - y[0]) * (s[0] - y[0]) }
+    /// #     fn loss_adjoint<T: Scalar>(_: &[T], s: &[T], y: &[T], k: T, a: &mut [T],
+    /// #         _: &mut [T]) -> T { a[0] += k * (s[0] - y[0]);
+    /// #         T::from_f64(0.5) * (s[0] - y[0]) * (s[0] - y[0]) }
+    /// #     fn euler_step<T: Scalar>(p: &[T], s: &mut [T], x: &[T], dt: T) {
+    /// #         s[0] = s[0] + dt * (x[0] + p[0] - s[0]) }
+    /// #     fn euler_step_adjoint<T: Scalar>(_: &[T], _: &[T], _: &[T], dt: T, an: &[T],
+    /// #         ap: &mut [T], g: &mut [T]) { ap[0] = an[0] * (T::one() - dt); g[0] += an[0] * dt }
+    /// #     fn rhs<T: Scalar>(p: &[T], c: &[T], x: &[T], dc: &mut [T]) { dc[0] = x[0] + p[0] - c[0] }
+    /// #     fn refresh_prospective<T: Scalar>(_: &[T], _: &mut [T], _: &[T]) {}
+    /// #     fn adjoint_rhs<T: Scalar>(_: &[T], _: &[T], _: &[T], _: &[T], _: T, _: &[T],
+    /// #         _: &mut [T], _: &mut [T], _: &mut [T]) {}
+    /// #     fn online_step<T: Scalar>(p: &[T], s: &mut [T], _: &mut [T], x: &[T], y: &[T],
+    /// #         _: T, _: T, dt: T, g: &mut [T]) {
+    /// #         s[0] = s[0] + dt * (x[0] + p[0] - s[0]); g[0] += dt * (s[0] - y[0]) }
+    /// # }
+    /// let config = ExactConfig {
+    ///     dt: 0.1, beta: 1.0, window: 5, tape: Tape::Full, carry_state: true, tau_max: 10.0,
+    /// };
+    /// let signal = FnSignal::new(1, 1, |t: f64, x: &mut [f64]| x[0] = t.sin(),
+    ///     |_: f64, y: &mut [f64]| y[0] = 0.5);
+    /// let mut p = vec![0.0];
+    /// let mut a = ExactTrainer::<Leak, f64, _>::new(config.clone(), 1, Sgd::new(0.1, vec![true]))?;
+    /// a.run(&mut p, &[&signal], 0.0, 2, None)?;
+    /// let mut b = ExactTrainer::<Leak, f64, _>::new(config, 1, Sgd::new(0.1, vec![true]))?;
+    /// b.restore(a.snapshot())?;
+    /// assert_eq!(b.states(), a.states());
+    /// assert_eq!(b.steps(), 10);
+    /// # Ok::<(), vle_runtime::Error>(())
+    /// ```
+    pub fn snapshot(&self) -> ExactSnapshot<T> {
+        ExactSnapshot {
+            batch: self.batch,
+            states: self.states.clone(),
+            steps: self.steps,
+            updates: self.updates,
+        }
+    }
+
+    /// Replaces the trainer's progress with `snapshot` (from [`ExactTrainer::snapshot`]). The
+    /// batch sizes and vector lengths must match; nothing changes on error. Example: see
+    /// [`ExactTrainer::snapshot`].
+    pub fn restore(&mut self, snapshot: ExactSnapshot<T>) -> Result<()> {
+        check_len("the snapshot's batch", self.batch, snapshot.batch)?;
+        check_len(
+            "the snapshot's network states (B × STATE)",
+            self.batch * N::STATE,
+            snapshot.states.len(),
+        )?;
+        self.states = snapshot.states;
+        self.steps = snapshot.steps;
+        self.updates = snapshot.updates;
+        Ok(())
     }
 
     /// `windows` windows of `config.window` steps from `t0`, one signal per sample (or one
