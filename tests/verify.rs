@@ -71,3 +71,29 @@ fn lagnet_local_rule_aligns_with_the_exact_gradient_for_slow_signals() {
     println!("{report}");
     assert!(report.worst_relative_error() <= 1e-9);
 }
+
+/// The Dopri5 references of the continuous problem on LagNet (THEORY.md §4, §6): the
+/// generated Euler forward and the generated discrete gradient converge to them at first
+/// order, the generated continuous adjoint (RK4) at fourth order, and the numerical adjoint
+/// agrees with finite differences of the Dopri5 loss. `run()` asserts all of that; the
+/// numbers are checked here once more so that a silently skipped check fails the test.
+#[test]
+fn lagnet_converges_to_the_dopri5_references_at_the_orders_of_its_schemes() {
+    let report = vle::verify::check::<LagNet>().seed(21).cases(1).run();
+    println!("{report}");
+    let floor = vle::verify::check::CONVERGENCE_FLOOR * vle::verify::Tolerance::TIGHT.rtol;
+    let band = vle::verify::check::EULER_ORDER_BAND;
+    for (lo, hi) in [
+        report.order_range(|o| o.forward.as_ref(), floor).unwrap(),
+        report.order_range(|o| o.discrete.as_ref(), floor).unwrap(),
+    ] {
+        assert!(lo >= 1.0 - band && hi <= 1.0 + band, "{lo} {hi}");
+    }
+    let (lo, hi) = report
+        .order_range(|o| o.continuous.as_ref(), floor)
+        .unwrap();
+    let band = vle::verify::check::RK4_ORDER_BAND;
+    assert!(lo >= 4.0 - band && hi <= 4.0 + band, "{lo} {hi}");
+    assert!(report.worst_reference_error().unwrap() <= 1e-6);
+    assert!(report.to_json().contains("\"ode\":{\"reference_loss\":"));
+}

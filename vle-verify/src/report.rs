@@ -11,6 +11,8 @@ use std::fmt::{self, Write as _};
 
 use vle_runtime::{Network, ParamInfo};
 
+use crate::reference::Convergence;
+
 /// Generated values against reference values on the checked entries of one tensor.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Comparison {
@@ -45,6 +47,30 @@ pub struct TensorReport {
     /// Generated continuous adjoint against finite differences of the continuous loss, when
     /// that check ran.
     pub continuous: Option<Comparison>,
+    /// The numerical continuous adjoint (Dopri5; in the `generated` fields) against
+    /// fourth-order finite differences of the Dopri5 loss (the `reference` fields) on a few
+    /// entries, when the ODE adjoint check ran. The relative error's denominator (`scale`) is
+    /// the largest |reference| entry of the whole case, not of the tensor (both references'
+    /// errors are absolute, set by the loss).
+    pub reference: Option<Comparison>,
+}
+
+/// The checks against the Dopri5 references in one case.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OdeReport {
+    /// Generated Euler forward (output rates) against the Dopri5 forward solution.
+    pub forward: Option<Convergence>,
+    /// L = β∫ℓ dt by Dopri5 (forward and quadrature together).
+    pub reference_loss: Option<f64>,
+    /// Generated discrete gradient (BPTT through Euler) against the numerical continuous
+    /// adjoint, ‖g − g_ref‖/‖g_ref‖ over the checked entries.
+    pub discrete: Option<Convergence>,
+    /// Generated continuous adjoint (RK4 sweep) against the numerical continuous adjoint.
+    pub continuous: Option<Convergence>,
+    /// Checkpoint intervals of the numerical adjoint (0 when it did not run).
+    pub checkpoints: usize,
+    /// The convergence checks' coarsest step is dt / `refinement`.
+    pub refinement: usize,
 }
 
 /// One random case: parameters, input and target drawn from `seed`.
@@ -63,6 +89,8 @@ pub struct CaseReport {
     pub overall_cosine: f64,
     /// Continuous loss: finite-difference reference (fine RK4) and generated sweep.
     pub continuous_loss: Option<(f64, f64)>,
+    /// The checks against the Dopri5 references, when any ran.
+    pub ode: Option<OdeReport>,
 }
 
 impl CaseReport {
@@ -75,7 +103,7 @@ impl CaseReport {
     }
 }
 
-/// Result of [`crate::check`]: settings and one [`CaseReport`] per case.
+/// Result of [`crate::check()`]: settings and one [`CaseReport`] per case.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Report {
     /// [`Network::NAME`].
@@ -91,6 +119,10 @@ pub struct Report {
     pub continuous_tolerance: Option<f64>,
     /// Asserted minimum of the overall local-rule cosine, if any.
     pub min_cosine: Option<f64>,
+    /// Relative tolerance of the Dopri5 references, when they ran.
+    pub ode_rtol: Option<f64>,
+    /// Tolerance of the numerical adjoint against finite differences, when that check ran.
+    pub reference_tolerance: Option<f64>,
     pub cases: Vec<CaseReport>,
 }
 
@@ -130,6 +162,60 @@ impl Report {
             .filter_map(|t| t.continuous.as_ref().map(|c| c.max_rel_error))
             .collect();
         (!errs.is_empty()).then(|| errs.into_iter().fold(0.0, nan_max))
+    }
+
+    /// Largest relative error between the numerical continuous adjoint and the finite
+    /// differences of the Dopri5 loss, if that check ran.
+    pub fn worst_reference_error(&self) -> Option<f64> {
+        let errs: Vec<f64> = self
+            .cases
+            .iter()
+            .flat_map(|c| c.tensors.iter())
+            .filter_map(|t| t.reference.as_ref().map(|c| c.max_rel_error))
+            .collect();
+        (!errs.is_empty()).then(|| errs.into_iter().fold(0.0, nan_max))
+    }
+
+    /// (smallest, largest) over the cases of one convergence check (picked by `which` from
+    /// the [`OdeReport`]) of the *finest* observed order per case: the order between the two
+    /// smallest step sizes whose finer error is above `floor` (pairs at the floor measure the
+    /// reference, not the scheme). The finest order is the asymptotic one; coarser pairs may
+    /// be pre-asymptotic (see `vle_verify::check::EULER_ORDER_BAND`).
+    pub fn order_range(
+        &self,
+        which: impl Fn(&OdeReport) -> Option<&Convergence>,
+        floor: f64,
+    ) -> Option<(f64, f64)> {
+        let mut out: Option<(f64, f64)> = None;
+        for c in self.cases.iter().filter_map(|c| c.ode.as_ref()) {
+            let Some(conv) = which(c) else { continue };
+            let orders = conv.orders();
+            let finest = conv
+                .errors
+                .windows(2)
+                .zip(orders)
+                .filter(|(e, _)| e[1] > floor)
+                .map(|(_, q)| q)
+                .next_back();
+            if let Some(q) = finest {
+                out = Some(match out {
+                    None => (q, q),
+                    Some((a, b)) => (a.min(q), b.max(q)),
+                });
+            }
+        }
+        out
+    }
+
+    /// Largest error at the finest step size over the cases of one convergence check.
+    pub fn finest_error(&self, which: impl Fn(&OdeReport) -> Option<&Convergence>) -> Option<f64> {
+        let v: Vec<f64> = self
+            .cases
+            .iter()
+            .filter_map(|c| c.ode.as_ref())
+            .filter_map(|o| which(o).and_then(|c| c.errors.last().copied()))
+            .collect();
+        (!v.is_empty()).then(|| v.into_iter().fold(0.0, nan_max))
     }
 
     /// Smallest overall local-rule cosine over the cases.
@@ -173,6 +259,7 @@ impl Report {
             self.tolerance
         );
         let cont = self.continuous_tolerance.is_some();
+        let refc = self.reference_tolerance.is_some();
         for c in &self.cases {
             let _ = write!(
                 s,
@@ -200,6 +287,9 @@ impl Report {
             if cont {
                 header.push("continuous rel err");
             }
+            if refc {
+                header.push("adjoint ref vs FD");
+            }
             let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
             for t in &c.tensors {
                 let mut row = vec![
@@ -217,9 +307,41 @@ impl Report {
                         None => "-".into(),
                     });
                 }
+                if refc {
+                    row.push(match &t.reference {
+                        Some(k) => format!("{:.2e}", k.max_rel_error),
+                        None => "-".into(),
+                    });
+                }
                 rows.push(row);
             }
             render_rows(&mut s, &rows);
+            if let Some(o) = &c.ode {
+                if let Some(l) = o.reference_loss {
+                    let _ = writeln!(s, "  continuous loss (Dopri5): {l:.12e}");
+                }
+                for (what, conv) in [
+                    ("Euler forward vs Dopri5 (output rates)", &o.forward),
+                    (
+                        "discrete gradient (Euler BPTT) vs adjoint reference",
+                        &o.discrete,
+                    ),
+                    (
+                        "continuous adjoint (RK4) vs adjoint reference",
+                        &o.continuous,
+                    ),
+                ] {
+                    if let Some(conv) = conv {
+                        let _ = writeln!(
+                            s,
+                            "  {what}: rel. errors {} at dt {}; orders {}",
+                            join(&conv.errors, |v| format!("{v:.2e}")),
+                            join(&conv.dts, |v| format!("{v:.3e}")),
+                            join(&conv.orders(), |v| format!("{v:.2}")),
+                        );
+                    }
+                }
+            }
         }
         let _ = write!(
             s,
@@ -232,6 +354,12 @@ impl Report {
         let _ = write!(s, ", tolerance {:e}", self.tolerance);
         if let (Some(e), Some(tol)) = (self.worst_continuous_error(), self.continuous_tolerance) {
             let _ = write!(s, "; continuous adjoint worst {e:.2e}, tolerance {tol:e}");
+        }
+        if let (Some(e), Some(tol)) = (self.worst_reference_error(), self.reference_tolerance) {
+            let _ = write!(
+                s,
+                "; adjoint reference vs FD worst {e:.2e}, tolerance {tol:e}"
+            );
         }
         let _ = writeln!(
             s,
@@ -250,6 +378,7 @@ impl Report {
             "\"model\":{},\"seed\":{},\"steps\":{},\"dt\":{},\"beta\":{},\"tolerance\":{},\
              \"continuous_tolerance\":{},\"min_cosine\":{},\"worst_relative_error\":{},\
              \"worst_continuous_error\":{},\"min_overall_cosine\":{},\"mean_overall_cosine\":{},\
+             \"ode_rtol\":{},\"reference_tolerance\":{},\"worst_reference_error\":{},\
              \"cases\":[",
             json_str(self.model),
             self.seed,
@@ -263,6 +392,9 @@ impl Report {
             json_opt(self.worst_continuous_error()),
             json_num(self.min_cosine()),
             json_num(self.mean_cosine()),
+            json_opt(self.ode_rtol),
+            json_opt(self.reference_tolerance),
+            json_opt(self.worst_reference_error()),
         );
         for (i, c) in self.cases.iter().enumerate() {
             if i > 0 {
@@ -289,6 +421,23 @@ impl Report {
                 }
                 None => s.push_str("null"),
             }
+            s.push_str(",\"ode\":");
+            match &c.ode {
+                Some(o) => {
+                    let _ = write!(
+                        s,
+                        "{{\"reference_loss\":{},\"checkpoints\":{},\"refinement\":{},\
+                         \"forward\":{},\"discrete\":{},\"continuous\":{}}}",
+                        json_opt(o.reference_loss),
+                        o.checkpoints,
+                        o.refinement,
+                        json_conv(o.forward.as_ref()),
+                        json_conv(o.discrete.as_ref()),
+                        json_conv(o.continuous.as_ref()),
+                    );
+                }
+                None => s.push_str("null"),
+            }
             s.push_str(",\"tensors\":[");
             for (j, t) in c.tensors.iter().enumerate() {
                 if j > 0 {
@@ -297,13 +446,14 @@ impl Report {
                 let _ = write!(
                     s,
                     "{{\"name\":{},\"len\":{},\"checked\":{},\"exact\":{},\"local_cosine\":{},\
-                     \"continuous\":{}}}",
+                     \"continuous\":{},\"reference\":{}}}",
                     json_str(t.name),
                     t.len,
                     t.checked,
                     json_cmp(&t.exact),
                     json_num(t.local_cosine),
                     t.continuous.as_ref().map_or("null".into(), json_cmp),
+                    t.reference.as_ref().map_or("null".into(), json_cmp),
                 );
             }
             s.push_str("]}");
@@ -365,6 +515,29 @@ pub fn json_num(v: f64) -> String {
     }
 }
 
+fn join(v: &[f64], f: impl Fn(f64) -> String) -> String {
+    v.iter().map(|&x| f(x)).collect::<Vec<_>>().join(" ")
+}
+
+fn json_list(v: &[f64]) -> String {
+    format!(
+        "[{}]",
+        v.iter().map(|&x| json_num(x)).collect::<Vec<_>>().join(",")
+    )
+}
+
+fn json_conv(c: Option<&Convergence>) -> String {
+    match c {
+        Some(c) => format!(
+            "{{\"dts\":{},\"errors\":{},\"orders\":{}}}",
+            json_list(&c.dts),
+            json_list(&c.errors),
+            json_list(&c.orders())
+        ),
+        None => "null".into(),
+    }
+}
+
 fn json_opt(v: Option<f64>) -> String {
     v.map_or("null".into(), json_num)
 }
@@ -409,7 +582,9 @@ pub fn cosine(a: &[f64], b: &[f64]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
     let na = norm(a);
     let nb = norm(b);
-    if na > 0.0 && nb > 0.0 {
+    // An overflowing vector (a diverging local rule) has no direction: NaN, not the 0 that
+    // finite/inf would give.
+    if na > 0.0 && nb > 0.0 && na.is_finite() && nb.is_finite() && dot.is_finite() {
         dot / (na * nb)
     } else {
         f64::NAN
@@ -429,9 +604,22 @@ pub fn compare<N: Network>(
     reference: &[f64],
     generated: &[f64],
 ) -> Vec<(&'static ParamInfo, Comparison, usize)> {
+    compare_scaled::<N>(indices, reference, generated, 1e-12)
+}
+
+/// [`compare`] with the denominator of each tensor floored at `floor_fraction` times the
+/// largest |reference| entry over all tensors (1e-12 in [`compare`]; 1 makes every tensor's
+/// error relative to the whole gradient's largest entry, the right scale for references
+/// whose errors are absolute, set by the loss and not by the tensor).
+pub fn compare_scaled<N: Network>(
+    indices: &[usize],
+    reference: &[f64],
+    generated: &[f64],
+    floor_fraction: f64,
+) -> Vec<(&'static ParamInfo, Comparison, usize)> {
     assert_eq!(indices.len(), reference.len());
     let global = reference.iter().fold(0.0f64, |m, r| m.max(r.abs()));
-    let floor = 1e-12 * global;
+    let floor = floor_fraction * global;
     let mut out = Vec::new();
     for info in N::param_info().iter().filter(|i| i.learnable) {
         let range = info.range();
