@@ -9,7 +9,8 @@
 //!   Jacobians) against fourth-order finite differences of the Dopri5 loss (≤ 1e-6); the
 //!   generated discrete gradient converging to it at first order and the generated
 //!   continuous adjoint (RK4) at fourth order;
-//! - the local rule's cosine with the exact gradient is computed (and printed on failure).
+//! - the local rule's cosine with the exact gradient is computed (printed on failure) and must
+//!   be finite: the local rule does not diverge.
 //!
 //! A failure shrinks to a minimal case (fewer waves, smaller perturbations, shorter window)
 //! and is recorded under `proptest-regressions/` (commit those files: they are replayed first
@@ -167,6 +168,13 @@ fn check_case<N: Network>(s: &Spec) -> Result<(), TestCaseError> {
             // Sanity of what was checked: continuous networks ran the Dopri5 references.
             let ode = report.cases[0].ode.is_some();
             prop_assert_eq!(ode, N::CONTINUOUS, "{}", report);
+            // The local rule stays bounded (its error loops, recurrent ones included, are
+            // stable): a diverged local gradient has no finite cosine.
+            prop_assert!(
+                report.cases.iter().all(|c| c.overall_cosine.is_finite()),
+                "{}",
+                report
+            );
             Ok(())
         }
         Err(f) => Err(TestCaseError::fail(format!(

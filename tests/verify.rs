@@ -97,3 +97,30 @@ fn lagnet_converges_to_the_dopri5_references_at_the_orders_of_its_schemes() {
     assert!(report.worst_reference_error().unwrap() <= 1e-6);
     assert!(report.to_json().contains("\"ode\":{\"reference_loss\":"));
 }
+
+/// The local rule on recurrent projections (`NeuronSym::local`): the error arriving through
+/// the recurrent weights bypasses the inverse filter, so the error loop is as stable as the
+/// forward LE loop and, for slow signals, the local gradient lines up with the exact one.
+/// (Closed through the inverse filter, the loop gain rises to τm/τr·|φ'W| and the local
+/// gradients of these models reached 1e10 within 100 steps at dt 0.05.)
+#[test]
+fn recurrent_local_rule_stays_bounded_and_aligns_for_slow_signals() {
+    use vle::verify::check;
+    use vle::Network;
+    fn one<N: Network>(seed: u64) -> vle::verify::Report {
+        let report = check::<N>()
+            .seed(seed)
+            .cases(3)
+            .dt(0.05)
+            .steps(2000)
+            .frequencies(0.01, 0.05)
+            .min_cosine(0.99)
+            .run();
+        println!("{report}");
+        report
+    }
+    // `run()` panics when a case's overall cosine is below 0.99 (measured: 0.994–0.9995).
+    let report = one::<models::MixedNet>(5);
+    assert!(report.worst_relative_error() <= 1e-9);
+    assert_eq!(report.cases.len(), 3);
+}

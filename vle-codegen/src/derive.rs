@@ -195,8 +195,13 @@ pub struct LocalExprs {
     /// ê: the error at the prospective quantity, −R'(p) g_r.
     pub e_hat: Expr,
     pub dv: Vec<Expr>,
-    /// ε: the error at the synaptic input (for GLE, e = v + τm v̇).
+    /// ε: the error at the synaptic input (for GLE, e = v + τm v̇), recurrent part included.
     pub eps: Expr,
+    /// For a layer with a recurrent projection: the symbol of the rate sensitivity that
+    /// arrives through it (`g_r_rec`), kept out of the error neuron.
+    pub g_rec: Option<Expr>,
+    /// Its contribution to ε: the error neuron's steady-state map applied to it.
+    pub eps_rec: Option<Expr>,
     /// Local estimate of ∂𝓛/∂θ.
     pub grad_theta: Vec<Expr>,
 }
@@ -1119,7 +1124,16 @@ impl NeuronSym {
     /// A v̇ + B v + C ε = 0 and ∂p/∂s·v + ∂p/∂ṡ·v̇ = ê, solved for (v̇, ε). For GLE this is
     /// τr v̇ = −v + ê, ε = v + τm v̇. Returns `None` when the inversion is not causal
     /// (the prospective quantity has no instantaneous dependence on the input).
-    pub fn local(&mut self) -> Option<LocalExprs> {
+    ///
+    /// With `recurrent`, the error arriving through the layer's own projection (`g_r_rec`)
+    /// bypasses the error neuron and enters ε through the neuron's steady-state map (B v + C ε
+    /// = 0, ∂p/∂s·v = ê_rec; for GLE ε_rec = ê_rec). Closing the error loop through the
+    /// inverse filter instead (GLE's prescription) is unstable as soon as the loop gain exceeds
+    /// τr/τm, even when the forward network is stable: the inverse filter's gain rises to
+    /// τm/τr at high frequency. The bypass keeps the loop's steady state (= backprop through
+    /// the recurrence at rest) and is stable whenever the forward LE-loop would be. For LE
+    /// neurons (τr = τm) both prescriptions coincide.
+    pub fn local(&mut self, recurrent: bool) -> Option<LocalExprs> {
         let n = self.s.len();
         let v: Vec<Expr> = self
             .states
@@ -1148,8 +1162,46 @@ impl NeuronSym {
         let pv = self.g.sum(&terms);
         rhs[n] = self.g.sub(e_hat, pv);
         let sol = solve_structured(&mut self.g, &mat, &rhs)?;
-        let dv = sol[..n].to_vec();
-        let eps = sol[n];
+        let mut dv = sol[..n].to_vec();
+        let mut eps_ext = sol[n];
+        let (g_rec, eps_rec) = if recurrent {
+            let g_rec = self.g.var("g_r_rec");
+            let e_hat_rec = {
+                let t = self.g.mul(r_dp, g_rec);
+                self.g.neg(t)
+            };
+            // Steady state of the error neuron (v̇ = 0), unknowns v_0..v_{n-1}, ε.
+            let mut mat = vec![vec![self.g.num(0.0); n + 1]; n + 1];
+            let mut rhs = vec![self.g.num(0.0); n + 1];
+            for j in 0..n {
+                mat[j][..n].copy_from_slice(&b[j][..n]);
+                mat[j][n] = c[j];
+            }
+            mat[n][..n].copy_from_slice(&ps[..n]);
+            rhs[n] = e_hat_rec;
+            match solve_structured(&mut self.g, &mat, &rhs) {
+                Some(sol) => (Some(g_rec), Some(sol[n])),
+                None => {
+                    // No steady-state map (structurally singular at rest): the recurrent error
+                    // drives the error neuron like any other (GLE's prescription).
+                    let total = self.g.add(g_r, g_rec);
+                    let swap = [(g_r, total)];
+                    dv = dv.into_iter().map(|e| self.g.subs(e, &swap)).collect();
+                    eps_ext = self.g.subs(eps_ext, &swap);
+                    (Some(g_rec), Some(self.g.num(0.0)))
+                }
+            }
+        } else {
+            (None, None)
+        };
+        let eps = match eps_rec {
+            Some(r) => self.g.add(eps_ext, r),
+            None => eps_ext,
+        };
+        let g_total = match g_rec {
+            Some(r) => self.g.add(g_r, r),
+            None => g_r,
+        };
         // Local multipliers: the minimum-norm λ̂ with Σ λ̂_j ∂m_j/∂input = −ε.
         let c_sq_terms: Vec<Expr> = c.iter().map(|&cj| self.g.mul(cj, cj)).collect();
         let c_sq = self.g.sum(&c_sq_terms);
@@ -1172,7 +1224,7 @@ impl NeuronSym {
             let dp = self.on_shell(dp);
             let chain = self.g.mul(r_dp, dp);
             let total = self.g.add(dr, chain);
-            terms.push(self.g.mul(g_r, total));
+            terms.push(self.g.mul(g_total, total));
             grad_theta.push(self.g.sum(&terms));
         }
         Some(LocalExprs {
@@ -1181,6 +1233,8 @@ impl NeuronSym {
             e_hat,
             dv,
             eps,
+            g_rec,
+            eps_rec,
             grad_theta,
         })
     }

@@ -199,6 +199,15 @@ fn rate_dp_ident(l: &Layer) -> Ident {
 fn g_r_ident(l: &Layer) -> Ident {
     format_ident!("g_r_{}", l.name)
 }
+
+/// Rate sensitivity of a layer that arrives through its own (recurrent) projection.
+fn g_rec_ident(l: &Layer) -> Ident {
+    format_ident!("g_rec_{}", l.name)
+}
+
+fn is_recurrent(l: &Layer) -> bool {
+    l.sources.iter().any(|s| s.kind == SourceKind::Recurrent)
+}
 fn adj_r_ident(l: &Layer) -> Ident {
     format_ident!("adj_rate_{}", l.name)
 }
@@ -869,8 +878,13 @@ impl<'n> Generator<'n> {
             let g = g_r_ident(l);
             let n = lit(l.size);
             decls.push(quote!(let mut #g = [T::zero(); #n];));
+            if is_recurrent(l) {
+                let g = g_rec_ident(l);
+                decls.push(quote!(let mut #g = [T::zero(); #n];));
+            }
         }
-        // g_r from the previous step's local errors of the layers above (one step of delay).
+        // g_r from the previous step's local errors of the layers above (one step of delay);
+        // what arrives through a recurrent projection is kept apart (see `NeuronSym::local`).
         let mut feedback = Vec::new();
         for li in 0..nl {
             let l = &self.net.layers[li];
@@ -881,7 +895,11 @@ impl<'n> Generator<'n> {
                     continue;
                 }
                 let w = self.c(&self.layout.weight(li, si).konst);
-                let g = format_ident!("g_r_{}", src.name);
+                let g = if src.kind == SourceKind::Recurrent {
+                    format_ident!("g_rec_{}", src.name)
+                } else {
+                    format_ident!("g_r_{}", src.name)
+                };
                 let nsrc = lit(src.size);
                 feedback.push(quote! {
                     for i in 0..#n {
@@ -902,9 +920,14 @@ impl<'n> Generator<'n> {
             let (w_entries, b_entry, theta_entries) = self.param_entries(li);
             let fwd_sources = sources.clone();
             let l = &mut self.net.layers[li];
-            let Some(loc): Option<LocalExprs> = l.sym.local() else {
+            let recurrent = is_recurrent(l);
+            let Some(loc): Option<LocalExprs> = l.sym.local(recurrent) else {
                 continue;
             };
+            if recurrent {
+                let grec = g_rec_ident(l);
+                sources.push(("g_r_rec".into(), quote!(#grec[i])));
+            }
             for (k, s) in l.sym.states.iter().enumerate() {
                 let off = lit(self.layout.v_off[li][k]);
                 sources.push((format!("v_{s}"), quote!(local[#off + i])));

@@ -36,6 +36,9 @@ fn latex_name(name: &str, prospective: &str) -> String {
     if name == "g_r" {
         return "g_{r}".into();
     }
+    if name == "g_r_rec" {
+        return "g_{r}^{\\mathrm{rec}}".into();
+    }
     for (prefix, wrap) in [("d_", "\\dot{"), ("costate_", "P_{"), ("v_", "v_{")] {
         if let Some(rest) = name.strip_prefix(prefix) {
             return format!("{wrap}{}}}", latex_name(rest, prospective));
@@ -145,7 +148,11 @@ fn layer_text(w: &mut Writer, net: &Net, layer: &mut Layer) {
         }
         w.line("    dL/dW = int q r_pre^T dt,  dL/db = int q dt");
     }
-    if let Some(loc) = s.local() {
+    let recurrent = layer
+        .sources
+        .iter()
+        .any(|src| src.kind == SourceKind::Recurrent);
+    if let Some(loc) = s.local(recurrent) {
         w.line(
             "  local rule (error neuron = linearised inverse of the input->prospective filter):",
         );
@@ -156,6 +163,16 @@ fn layer_text(w: &mut Writer, net: &Net, layer: &mut Layer) {
                 &format!("d(v_{st})/dt"),
                 &format!("\\dot{{v}}_{{{st}}}"),
                 loc.dv[k],
+            );
+        }
+        if let Some(eps_rec) = loc.eps_rec {
+            w.line("    g_r_rec: the rate sensitivity through the recurrent projection; it bypasses the");
+            w.line("    error neuron and enters eps through the neuron's steady-state map:");
+            w.eq(
+                &mut s.g,
+                "eps_rec",
+                "\\varepsilon^{\\mathrm{rec}}",
+                eps_rec,
             );
         }
         w.eq(

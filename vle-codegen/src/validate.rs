@@ -505,7 +505,7 @@ fn check_local_inversion(
     let pros_span = neuron
         .map(|n| n.prospectives[0].name.span())
         .unwrap_or(neuron_span);
-    let Some(local) = layer.sym.local() else {
+    let Some(local) = layer.sym.local(false) else {
         // Reported once per neuron model, on its prospective quantity.
         if !noncausal_reported.insert(layer.sym.neuron.clone()) {
             return;

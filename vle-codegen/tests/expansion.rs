@@ -114,3 +114,27 @@ fn adaptive_neuron() {
     };
     snapshot("adaptive_neuron", model);
 }
+
+/// A recurrent layer (`h <- x + h`): the online step keeps the error arriving through the
+/// recurrent weights (`g_rec_h`) out of the error neuron and adds its steady-state image to ε.
+#[test]
+fn recurrent_layer() {
+    let model = quote! {
+        pub network RecNet {
+            neuron Gle {
+                param tau_m, tau_r;
+                activation phi;
+                state u;
+                mismatch e = u + tau_m * d(u) - input;
+                prospective ubreve = u + tau_r * d(u);
+                rate r = phi(ubreve);
+            }
+            input x: 2;
+            layer h: 3 = Gle { phi: tanh, tau_m: 1.0, tau_r: 0.2 } <- x + h + bias;
+            layer out: 1 = Gle { phi: identity, tau_m: 0.5, tau_r: 0.5 } <- h + bias;
+            energy = 0.5 * sum_sq(e) + beta * mse(out.r, target);
+            learn W, b, tau_m;
+        }
+    };
+    snapshot("recurrent_layer", model);
+}

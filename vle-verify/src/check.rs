@@ -11,10 +11,11 @@ use crate::dual::{dual_gradient, entries_to_check};
 use crate::fd::{continuous_loss, fd_continuous};
 use crate::ode::{OdeError, Tolerance};
 use crate::reference::{
-    adjoint_reference, default_checkpoints, fd_ode_loss, ode_loss, Convergence, ForwardReference,
+    adjoint_reference, default_checkpoints, fd_ode_loss, fd_ode_step, ode_loss, Convergence,
+    ForwardReference,
 };
 use crate::report::{
-    compare, compare_scaled, cosine, CaseReport, Comparison, OdeReport, Report, TensorReport,
+    compare, compare_floor, cosine, CaseReport, Comparison, OdeReport, Report, TensorReport,
 };
 
 /// Environment variable overriding the number of cases (for long soaks), e.g.
@@ -46,17 +47,15 @@ pub fn check<N: Network>() -> Check<N> {
         ode_forward: None,
         ode_adjoint: None,
         ode_tolerance: Tolerance::TIGHT,
-        // (3) vs (2): two references of the same continuous derivative. The numerical adjoint
-        // is accurate to a small multiple of the solver's rtol (1e-12) times the size of the
-        // integrands; the fourth-order finite differences to h⁴/30·|L⁽⁵⁾| + 1.5·rtol·|L|/h ≈
-        // 1.5e-9·|L| (see [`crate::reference::fd_ode_loss`]). Both are *absolute* errors, set
-        // by the loss, not by the entry: so the error is taken relative to the largest
-        // |dL/dθ| of the case (all tensors), not per tensor (a tensor whose gradient happens
-        // to be 1e-6 of the loss cannot be resolved to 1e-6 of itself by any finite
-        // difference; measured: ZooLagLine, h.W 3.15e-7 next to out.W 4.1e-2 and L = 0.30,
-        // the references differ by 3.4e-13). 1e-6 is the bar and leaves three orders
-        // of margin for |L| up to ~1e3·max|dL/dθ|; any error in either reference (a wrong
-        // sign, a missed loss term, a stale trajectory) is O(1).
+        // (3) vs (2): two references of the same continuous derivative, compared per tensor
+        // with a mixed test |Δ| ≤ 1e-6·max|dL/dθ|_tensor + atol. The numerical adjoint is
+        // accurate to a small multiple of the solver's rtol (1e-12) times the integrands; the
+        // fourth-order finite differences to h⁴/30·|L⁽⁵⁾| + 1.5·rtol·|L|/h (see
+        // [`crate::reference::fd_ode_loss`]), an *absolute* error set by the loss: a tensor
+        // whose gradient is 1e-7 of L cannot be resolved to 1e-6 of itself by any finite
+        // difference. atol is that bound with a factor 10 of margin, at the smallest step h =
+        // 1e-3: atol = 10·1.5·rtol·|L|/1e-3 (1.5e-8·|L| at rtol 1e-12). Any error in either
+        // reference (a wrong sign, a missed loss term, a stale trajectory) is O(1).
         reference_tolerance: 1e-6,
         fd_entries: 4,
         levels: 3,
@@ -410,7 +409,8 @@ impl<N: Network> Check<N> {
         self
     }
     /// Largest accepted error between the numerical adjoint and the finite differences of the
-    /// Dopri5 loss, relative to the largest |dL/dθ| of the case (default 1e-6).
+    /// Dopri5 loss, relative to the largest |dL/dθ| of the tensor, with an absolute floor of
+    /// 10× the finite differences' own error bound, 1.5e-8·|L| at rtol 1e-12 (default 1e-6).
     pub fn reference_tolerance(mut self, tolerance: f64) -> Self {
         self.reference_tolerance = tolerance;
         self
@@ -776,14 +776,21 @@ impl<N: Network> Check<N> {
             checkpoints = adj.checkpoints;
             let fd_idx = fd_subset::<N>(&indices, self.fd_entries);
             let fd = fd_ode_loss::<N, S>(p, signal, 0.0, span, beta, tol, &fd_idx)?;
-            reference_loss = Some(ode_loss::<N, S>(p, signal, 0.0, span, beta, tol)?);
+            let loss = ode_loss::<N, S>(p, signal, 0.0, span, beta, tol)?;
+            reference_loss = Some(loss);
             let mut full = vec![0.0; N::PARAMS];
             for (&i, &g) in indices.iter().zip(&adj.grad) {
                 full[i] = g;
             }
-            // Relative to the largest |dL/dθ| of the case, not of the tensor: both references'
-            // errors are absolute (set by |L| and the integrands, see `reference_tolerance`).
-            ref_cmp = Some(compare_scaled::<N>(&fd_idx, &fd, &full, 1.0));
+            // Per tensor, floored by the finite differences' absolute error (see
+            // `reference_tolerance`): |Δ| ≤ rtol·max|dL/dθ|_tensor + atol.
+            let atol = 10.0 * 1.5 * tol.rtol * loss.abs() / fd_ode_step(0.0);
+            ref_cmp = Some(compare_floor::<N>(
+                &fd_idx,
+                &fd,
+                &full,
+                atol / self.reference_tolerance,
+            ));
 
             let step = |j: usize| -> (f64, usize) {
                 let f = m << j;

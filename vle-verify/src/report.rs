@@ -617,9 +617,22 @@ pub fn compare_scaled<N: Network>(
     generated: &[f64],
     floor_fraction: f64,
 ) -> Vec<(&'static ParamInfo, Comparison, usize)> {
+    let global = reference.iter().fold(0.0f64, |m, r| m.max(r.abs()));
+    compare_floor::<N>(indices, reference, generated, floor_fraction * global)
+}
+
+/// [`compare`] with the denominator of each tensor floored at the absolute value `floor`:
+/// the error of an entry is |generated − reference| / max(max |reference| of its tensor,
+/// `floor`). With `floor = atol / rtol`, an error ≤ `rtol` means |Δ| ≤ rtol·scale or |Δ| ≤
+/// atol: the usual mixed test for a reference whose own error has an absolute part.
+pub fn compare_floor<N: Network>(
+    indices: &[usize],
+    reference: &[f64],
+    generated: &[f64],
+    floor: f64,
+) -> Vec<(&'static ParamInfo, Comparison, usize)> {
     assert_eq!(indices.len(), reference.len());
     let global = reference.iter().fold(0.0f64, |m, r| m.max(r.abs()));
-    let floor = floor_fraction * global;
     let mut out = Vec::new();
     for info in N::param_info().iter().filter(|i| i.learnable) {
         let range = info.range();
@@ -630,7 +643,11 @@ pub fn compare_scaled<N: Network>(
             .map(|(&i, &r)| (i - info.offset, r, generated[i]))
             .collect();
         let tmax = sel.iter().fold(0.0f64, |m, e| m.max(e.1.abs()));
-        let scale = if global > 0.0 { tmax.max(floor) } else { 1.0 };
+        let scale = if global > 0.0 || floor > 0.0 {
+            tmax.max(floor)
+        } else {
+            1.0
+        };
         let mut cmp = Comparison {
             reference_norm: sel.iter().map(|e| e.1 * e.1).sum::<f64>().sqrt(),
             generated_norm: sel.iter().map(|e| e.2 * e.2).sum::<f64>().sqrt(),
