@@ -32,6 +32,8 @@
 //! Writes `<out>/<rule>_seed<k>.csv` (per epoch: train loss, train accuracy, test loss, test
 //! accuracy, learning rate, seconds) and ends with one JSON line.
 
+mod common;
+
 use std::error::Error;
 use std::fs;
 use std::io::{IsTerminal, Write};
@@ -146,6 +148,10 @@ struct Args {
     /// Adam learning rate [default: 5e-3·dt].
     #[arg(long)]
     lr: Option<f64>,
+    /// Local rule: steps between optimizer updates (gradients accumulate in between; 1 =
+    /// every step, as the published GLE training; the last step of a sequence always updates).
+    #[arg(long, default_value_t = 1)]
+    update_every: usize,
     /// Learning-rate schedule.
     #[arg(long, value_enum, default_value_t = Scheduler::Plateau)]
     scheduler: Scheduler,
@@ -186,7 +192,19 @@ fn argmax(v: &[f64]) -> usize {
 
 /// Test loss (mean ℓ per step and sample) and accuracy (%) with frozen parameters.
 fn evaluate(p: &[T], data: &Dataset, hold: usize, dt: f64, threads: usize) -> (f64, f64) {
-    let n = data.n_test();
+    evaluate_on(p, data, false, hold, dt, threads)
+}
+
+/// [`evaluate`] on the test split or (`train`) on the training split.
+fn evaluate_on(
+    p: &[T],
+    data: &Dataset,
+    train: bool,
+    hold: usize,
+    dt: f64,
+    threads: usize,
+) -> (f64, f64) {
+    let n = if train { data.n_train() } else { data.n_test() };
     let chunk = n.div_ceil(threads.max(1));
     let steps = data.length * hold;
     let dt = dt as T;
@@ -200,8 +218,12 @@ fn evaluate(p: &[T], data: &Dataset, hold: usize, dt: f64, threads: usize) -> (f
                     let mut r = [0.0 as T; CLASSES];
                     for i in start..(start + chunk).min(n) {
                         state.iter_mut().for_each(|s| *s = 0.0);
-                        let x = data.test_sample(i);
-                        let y: Vec<T> = one_hot(data.y_test[i]).iter().map(|&v| v as T).collect();
+                        let (x, label) = if train {
+                            (data.train_sample(i), data.y_train[i])
+                        } else {
+                            (data.test_sample(i), data.y_test[i])
+                        };
+                        let y: Vec<T> = one_hot(label).iter().map(|&v| v as T).collect();
                         let mut sum = [0.0f64; CLASSES];
                         for k in 0..steps {
                             Net::euler_step(p, &mut state, &[x[k / hold] as T], dt);
@@ -211,7 +233,7 @@ fn evaluate(p: &[T], data: &Dataset, hold: usize, dt: f64, threads: usize) -> (f
                                 .zip(&r)
                                 .for_each(|(s, &v)| *s += f64::from(v));
                         }
-                        correct += usize::from(argmax(&sum) == data.y_test[i]);
+                        correct += usize::from(argmax(&sum) == label);
                     }
                     (loss, correct)
                 })
@@ -239,7 +261,7 @@ fn chunks(batch: usize, threads: usize) -> Vec<(usize, usize)> {
 }
 
 /// One batch with the local rule, online: at every step each sample's instantaneous loss is
-/// recorded, `online_step` adds its local gradient dt·ĝ, and the batch-mean gradient goes to
+/// recorded, `online_step_batch` adds its local gradient dt·ĝ, and the batch-mean gradient goes to
 /// Adam; non-learnable entries are zeroed (the same as `vle::OnlineTrainer` with
 /// `update_every = 1`, β = 1, γ = 0, with the samples spread over threads). Returns the mean ℓ
 /// per step and sample, and each sample's outputs summed over the steps (after each step).
@@ -249,9 +271,11 @@ fn local_batch(
     signals: &[HeldSequence],
     dt: f64,
     threads: usize,
+    update_every: usize,
 ) -> Result<BatchResult, Box<dyn Error>> {
     let batch = signals.len();
     let steps = signals[0].steps();
+    let update_every = update_every.max(1);
     let parts = chunks(batch, threads);
     let params = RwLock::new(std::mem::take(p));
     let grads: Vec<Mutex<Vec<T>>> = parts
@@ -269,7 +293,9 @@ fn local_batch(
         let mut local = vec![0.0 as T; count * Net::LOCAL];
         let mut sums = vec![[0.0f64; CLASSES]; count];
         let (mut xf, mut yf) = ([0.0f64; 1], [0.0f64; CLASSES]);
-        let (mut x, mut y, mut r) = ([0.0 as T; 1], [0.0 as T; CLASSES], [0.0 as T; CLASSES]);
+        let mut r = [0.0 as T; CLASSES];
+        let (mut xs, mut ys) = (vec![0.0 as T; count], vec![0.0 as T; count * CLASSES]);
+        let mut scratch = vec![0.0 as T; count * Net::BATCH_SCRATCH];
         let (dtt, one, zero) = (dt as T, 1.0 as T, 0.0 as T);
         let mut loss = 0.0f64;
         let mut error = None;
@@ -280,12 +306,27 @@ fn local_batch(
                 let mut grad = grads[w].lock().expect("gradient lock");
                 for b in 0..count {
                     signals[first + b].at(n as f64 * dt, &mut xf, &mut yf);
-                    x[0] = xf[0] as T;
+                    xs[b] = xf[0] as T;
+                    let y = &mut ys[b * CLASSES..(b + 1) * CLASSES];
                     y.iter_mut().zip(&yf).for_each(|(t, &v)| *t = v as T);
-                    let st = &mut states[b * Net::STATE..(b + 1) * Net::STATE];
-                    loss += f64::from(Net::loss(&p, st, &y));
-                    let lo = &mut local[b * Net::LOCAL..(b + 1) * Net::LOCAL];
-                    Net::online_step(&p, st, lo, &x, &y, one, zero, dtt, &mut grad);
+                    let st = &states[b * Net::STATE..(b + 1) * Net::STATE];
+                    loss += f64::from(Net::loss(&p, st, y));
+                }
+                Net::online_step_batch(
+                    &p,
+                    &mut states,
+                    &mut local,
+                    &xs,
+                    &ys,
+                    one,
+                    zero,
+                    dtt,
+                    &mut grad,
+                    count,
+                    &mut scratch,
+                );
+                for b in 0..count {
+                    let st = &states[b * Net::STATE..(b + 1) * Net::STATE];
                     if let Err(e) =
                         check_finite_states::<Net, T>(st, Net::STATE, Some(n), first + b)
                     {
@@ -301,7 +342,8 @@ fn local_batch(
                 }
             }
             barrier.wait();
-            if let Some(opt) = leader.as_deref_mut() {
+            let update = (n + 1) % update_every == 0 || n + 1 == steps;
+            if let Some(opt) = leader.as_deref_mut().filter(|_| update) {
                 if !failed.load(Ordering::Relaxed) {
                     total.iter_mut().for_each(|g| *g = 0.0);
                     for g in &grads {
@@ -502,7 +544,14 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
                 .collect();
             let labels: Vec<usize> = idx.iter().map(|&i| data.y_train[i]).collect();
             let (batch_loss, sums) = match rule {
-                Rule::Local => local_batch(&mut p, &mut optimizer, &signals, dt, setup.threads)?,
+                Rule::Local => local_batch(
+                    &mut p,
+                    &mut optimizer,
+                    &signals,
+                    dt,
+                    setup.threads,
+                    args.update_every,
+                )?,
                 _ => exact_batch(&mut p, &mut optimizer, &signals, dt, setup.threads)?,
             };
             loss_sum += batch_loss * idx.len() as f64;
@@ -526,6 +575,10 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
             _ => f64::NAN,
         };
         let (test_loss, test_acc) = evaluate(&p, data, hold, dt, setup.threads);
+        if std::env::var_os("VLE_MNIST_EVAL_TRAIN").is_some() {
+            let (l, a) = evaluate_on(&p, data, true, hold, dt, setup.threads);
+            eprintln!("  frozen-weight train loss {l:.4}, train acc {a:.2} %");
+        }
         let lr = optimizer.lr;
         if args.scheduler == Scheduler::Plateau {
             // ReduceLROnPlateau(patience 2, factor 0.5, min 1e-5), stepped on the test loss.
@@ -676,6 +729,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let mut json_rules = Vec::new();
     let mut summary = Vec::new();
+    let (mut acc_panel, mut loss_panel) = (
+        common::Panel::new("MNIST-1D test accuracy", "epoch", "test accuracy (%)"),
+        common::Panel::new(
+            "MNIST-1D training loss",
+            "epoch",
+            "mean cross-entropy per step",
+        ),
+    );
+    let mut color = 0;
     for &rule in &rules {
         let name = if rule == Rule::Local {
             "local"
@@ -688,6 +750,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             let csv = args.out.join(format!("{name}_seed{seed}.csv"));
             write_csv(&csv, &records)?;
             println!("  wrote {}", csv.display());
+            let curve = |f: fn(&EpochRecord) -> f64| -> Vec<(f64, f64)> {
+                records.iter().map(|r| (r.epoch as f64, f(r))).collect()
+            };
+            let label = format!("{name}, seed {seed}");
+            acc_panel = acc_panel.line(common::Line::new(&label, curve(|r| r.test_acc), color));
+            loss_panel = loss_panel.line(common::Line::new(label, curve(|r| r.train_loss), color));
+            color += 1;
             finals.push(records.last().map_or(f64::NAN, |r| r.test_acc));
             bests.push(records.iter().map(|r| r.test_acc).fold(f64::NAN, f64::max));
             epoch_secs.extend(records.iter().map(|r| r.seconds));
@@ -709,6 +778,10 @@ fn main() -> Result<(), Box<dyn Error>> {
                 .join(",")
         ));
     }
+    let png = args.out.join("learning_curves.png");
+    common::register_font()?;
+    common::plot_panels(&png, &[acc_panel, loss_panel], 2, (1400, 560))?;
+    println!("  wrote {}", png.display());
     println!("\n=== Summary (published: GLE 91.7 ± 0.8 % over 10 seeds, 150 epochs) ===");
     summary.iter().for_each(|s| println!("{s}"));
     println!(

@@ -1047,6 +1047,620 @@ impl<'n> Generator<'n> {
         }
     }
 
+    /// Per-sample entries of the scratch the batch kernels need: the input transposed, then
+    /// per layer up to six arrays stored `[neuron][sample]` (see each kernel's split).
+    fn batch_scratch_len(&self) -> usize {
+        // The online step needs 5 arrays per layer (6 with a recurrent projection), the reverse
+        // Euler step 5, the Euler step 2: size for the largest.
+        let mut n = self.net.input_size;
+        for l in &self.net.layers {
+            n += l.size * 6;
+        }
+        n
+    }
+
+    /// [`Self::neuron_sources`] for sample `b` of a batch: states at `states[bs + ..]`.
+    fn batch_sources(&self, li: usize) -> Sources {
+        let l = &self.net.layers[li];
+        let mut v: Sources = Vec::new();
+        for (k, s) in l.sym.states.iter().enumerate() {
+            let off = lit(self.layout.s_off[li][k]);
+            v.push((s.clone(), quote!(states[bs + #off + i])));
+        }
+        for k in 0..l.sym.params.len() {
+            let e = self.layout.neuron_param(li, k);
+            let c = self.c(&e.konst);
+            v.push((e.symbol.clone(), quote!(params[#c + i])));
+        }
+        let poff = lit(self.layout.p_off[li]);
+        v.push(("p".into(), quote!(states[bs + #poff + i])));
+        v.push(("input".into(), quote!(input)));
+        v.push(("dt".into(), quote!(dt)));
+        v
+    }
+
+    /// `let (name, scratch) = scratch.split_at_mut(..)` for the transposed input (filled from
+    /// `xs`) and, per layer, the arrays named by `arrays(layer)`, each `[neuron][sample]`.
+    fn batch_split(&self, arrays: impl Fn(&Layer) -> Vec<Ident>) -> TokenStream {
+        let n_in = lit(self.net.input_size);
+        let mut split = vec![quote! {
+            let nb = batch;
+            let (rate_x, scratch) = scratch.split_at_mut(#n_in * nb);
+            for b in 0..nb {
+                for k in 0..#n_in {
+                    rate_x[k * nb + b] = xs[b * #n_in + k];
+                }
+            }
+        }];
+        for l in &self.net.layers {
+            let n = lit(l.size);
+            for id in arrays(l) {
+                split.push(quote!(let (#id, scratch) = scratch.split_at_mut(#n * nb);));
+            }
+        }
+        quote!(#(#split)* let _ = scratch;)
+    }
+
+    /// Rates (and R'(p)) of layer `li` for the whole batch from the carried prospective values.
+    fn batch_rates(&mut self, li: usize, with_dp: bool) -> TokenStream {
+        let sources = self.batch_sources(li);
+        let n_state = lit(self.layout.n_state);
+        let l = &mut self.net.layers[li];
+        let n = lit(l.size);
+        let (rid, did) = (rate_ident(l), rate_dp_ident(l));
+        let re: RateExprs = l.sym.rate_exprs();
+        let mut outputs = vec![("r", re.r)];
+        if with_dp {
+            outputs.push(("r_dp", re.r_dp));
+        }
+        let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
+        let r = &vals[0];
+        let dp = if with_dp {
+            let d = &vals[1];
+            quote!(#did[i * nb + b] = #d;)
+        } else {
+            quote!()
+        };
+        quote! {
+            for i in 0..#n {
+                for b in 0..nb {
+                    let bs = b * #n_state;
+                    #stmts
+                    #rid[i * nb + b] = #r;
+                    #dp
+                }
+            }
+        }
+    }
+
+    /// The synaptic input of layer `li` for the whole batch into `rate_in_<layer>`: the bias,
+    /// then one matrix product per projection.
+    fn batch_synaptic_input(&self, li: usize) -> TokenStream {
+        let l = &self.net.layers[li];
+        let n = lit(l.size);
+        let in_id = format_ident!("rate_in_{}", l.name);
+        let mut syn = vec![match self.layout.bias(li) {
+            Some(b) => {
+                let c = self.c(&b.konst);
+                quote! {
+                    for i in 0..#n {
+                        #in_id[i * nb..(i + 1) * nb].fill(params[#c + i]);
+                    }
+                }
+            }
+            None => quote!(#in_id.fill(T::zero());),
+        }];
+        for (si, src) in l.sources.iter().enumerate() {
+            let w = self.c(&self.layout.weight(li, si).konst);
+            let nsrc = lit(src.size);
+            let r = self.batch_src_rates(li, si);
+            syn.push(quote! {
+                ::vle::kernels::gemm_nn(#n, nb, #nsrc, T::one(), &params[#w..#w + #n * #nsrc], &#r[..], &mut #in_id[..]);
+            });
+        }
+        quote!(#(#syn)*)
+    }
+
+    /// The `[neuron][sample]` rates a projection of layer `li` reads.
+    fn batch_src_rates(&self, li: usize, si: usize) -> TokenStream {
+        match self.net.layers[li].sources[si].kind {
+            SourceKind::Input => quote!(rate_x),
+            _ => self.src_rates(li, si),
+        }
+    }
+
+    /// [`Self::euler_step`] for a batch: synaptic sums as matrix products over the batch.
+    fn euler_step_batch(&mut self) -> TokenStream {
+        let split = self.batch_split(|l| vec![rate_ident(l), format_ident!("rate_in_{}", l.name)]);
+        let n_state = lit(self.layout.n_state);
+        let mut rates = Vec::new();
+        for li in 0..self.net.layers.len() {
+            rates.push(self.batch_rates(li, false));
+        }
+        let mut layers = Vec::new();
+        for li in 0..self.net.layers.len() {
+            let sources = self.batch_sources(li);
+            let syn = self.batch_synaptic_input(li);
+            let l = &mut self.net.layers[li];
+            let in_id = format_ident!("rate_in_{}", l.name);
+            let fwd: EulerExprs = l.sym.euler();
+            let n = lit(l.size);
+            let names: Vec<String> = l.sym.states.iter().map(|s| format!("next_{s}")).collect();
+            let mut outputs: Vec<(&str, Expr)> = names
+                .iter()
+                .map(|s| s.as_str())
+                .zip(fwd.s_next.iter().copied())
+                .collect();
+            outputs.push(("next_p", fwd.p_next));
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
+            let mut writes = Vec::new();
+            for (k, v) in vals.iter().take(l.sym.states.len()).enumerate() {
+                let off = lit(self.layout.s_off[li][k]);
+                writes.push(quote!(states[bs + #off + i] = #v;));
+            }
+            let poff = lit(self.layout.p_off[li]);
+            let pv = &vals[l.sym.states.len()];
+            let comment = format!(" layer `{}` ({})", l.name, l.sym.neuron);
+            layers.push(quote! {
+                #[doc = #comment]
+                {
+                    #syn
+                    for i in 0..#n {
+                        for b in 0..nb {
+                            let bs = b * #n_state;
+                            let input = #in_id[i * nb + b];
+                            #stmts
+                            #(#writes)*
+                            states[bs + #poff + i] = #pv;
+                        }
+                    }
+                }
+            });
+        }
+        quote! {
+            #split
+            #(#rates)*
+            #(#layers)*
+        }
+    }
+
+    /// [`Self::euler_step_adjoint`] for a batch: the weight gradients and the adjoint rates of
+    /// the presynaptic layers are matrix products over the batch.
+    fn euler_step_adjoint_batch(&mut self) -> TokenStream {
+        let split = self.batch_split(|l| {
+            vec![
+                rate_ident(l),
+                rate_dp_ident(l),
+                format_ident!("rate_in_{}", l.name),
+                adj_r_ident(l),
+                format_ident!("rate_ain_{}", l.name),
+            ]
+        });
+        let n_state = lit(self.layout.n_state);
+        let mut rates = Vec::new();
+        for li in 0..self.net.layers.len() {
+            rates.push(self.batch_rates(li, true));
+            let a = adj_r_ident(&self.net.layers[li]);
+            rates.push(quote!(#a.fill(T::zero());));
+        }
+        let mut layers = Vec::new();
+        for li in 0..self.net.layers.len() {
+            let mut sources = self.batch_sources(li);
+            let syn = self.batch_synaptic_input(li);
+            let (w_entries, b_entry, theta_entries) = self.param_entries(li);
+            let src_rates: Vec<TokenStream> = (0..self.net.layers[li].sources.len())
+                .map(|si| self.batch_src_rates(li, si))
+                .collect();
+            let l = &mut self.net.layers[li];
+            let in_id = format_ident!("rate_in_{}", l.name);
+            let ain = format_ident!("rate_ain_{}", l.name);
+            let fwd = l.sym.euler();
+            let adj: EulerAdjointExprs = l.sym.euler_adjoint(&fwd);
+            for (k, st) in l.sym.states.iter().enumerate() {
+                let off = lit(self.layout.s_off[li][k]);
+                sources.push((format!("adj_{st}"), quote!(adj_next[bs + #off + i])));
+            }
+            let poff = lit(self.layout.p_off[li]);
+            sources.push(("adj_p".into(), quote!(adj_next[bs + #poff + i])));
+            let names_s: Vec<String> = l
+                .sym
+                .states
+                .iter()
+                .map(|s| format!("adj_prev_{s}"))
+                .collect();
+            let names_t: Vec<String> = l.sym.params.iter().map(|s| format!("grad_{s}")).collect();
+            let mut outputs: Vec<(&str, Expr)> = names_s
+                .iter()
+                .map(|s| s.as_str())
+                .zip(adj.a_s.iter().copied())
+                .collect();
+            outputs.push(("adj_input", adj.a_input));
+            outputs.extend(
+                names_t
+                    .iter()
+                    .map(|s| s.as_str())
+                    .zip(adj.a_theta.iter().copied()),
+            );
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
+            let ns = l.sym.states.len();
+            let mut writes = Vec::new();
+            for k in 0..ns {
+                let off = lit(self.layout.s_off[li][k]);
+                let v = &vals[k];
+                writes.push(quote!(adj_prev[bs + #off + i] = #v;));
+            }
+            let a_in = &vals[ns];
+            writes.push(quote!(#ain[i * nb + b] = #a_in;));
+            // Per-neuron gradients are summed over the batch in registers, stored once.
+            let (mut accs, mut flush) = (Vec::new(), Vec::new());
+            for (k, e) in theta_entries.iter().enumerate() {
+                let v = &vals[ns + 1 + k];
+                let acc = format_ident!("acc_{}", k);
+                accs.push(quote!(let mut #acc = T::zero();));
+                writes.push(quote!(#acc += #v;));
+                flush.push(quote!(grad[#e + i] += #acc;));
+            }
+            if let Some(b) = &b_entry {
+                accs.push(quote!(let mut acc_bias = T::zero();));
+                writes.push(quote!(acc_bias += #a_in;));
+                flush.push(quote!(grad[#b + i] += acc_bias;));
+            }
+            let n = lit(l.size);
+            let mut products = Vec::new();
+            for (si, w) in w_entries.iter().enumerate() {
+                let src = &l.sources[si];
+                let nsrc = lit(src.size);
+                let r = &src_rates[si];
+                products.push(quote! {
+                    ::vle::kernels::gemm_nt(#n, #nsrc, nb, T::one(), &#ain[..], &#r[..], &mut grad[#w..#w + #n * #nsrc]);
+                });
+                if src.kind != SourceKind::Input {
+                    let a = format_ident!("adj_rate_{}", src.name);
+                    products.push(quote! {
+                        ::vle::kernels::gemm_tn(#nsrc, nb, #n, T::one(), &params[#w..#w + #n * #nsrc], &#ain[..], &mut #a[..]);
+                    });
+                }
+            }
+            let comment = format!(" layer `{}`: reverse mode of its Euler step", l.name);
+            layers.push(quote! {
+                #[doc = #comment]
+                {
+                    #syn
+                    for i in 0..#n {
+                        #(#accs)*
+                        for b in 0..nb {
+                            let bs = b * #n_state;
+                            let input = #in_id[i * nb + b];
+                            #stmts
+                            #(#writes)*
+                        }
+                        #(#flush)*
+                    }
+                    #(#products)*
+                }
+            });
+        }
+        // Rates were read from the carried prospective values: chain into adj_prev and grad.
+        let mut chain = Vec::new();
+        for li in 0..self.net.layers.len() {
+            let sources = self.batch_sources(li);
+            let theta_entries = self.param_entries(li).2;
+            let l = &mut self.net.layers[li];
+            let re = l.sym.rate_exprs();
+            let names: Vec<String> = l.sym.params.iter().map(|s| format!("rate_d_{s}")).collect();
+            let mut outputs: Vec<(&str, Expr)> = Vec::new();
+            let mut entries = Vec::new();
+            for (k, name) in names.iter().enumerate() {
+                if !l.sym.g.is_zero(re.r_dtheta[k]) {
+                    outputs.push((name.as_str(), re.r_dtheta[k]));
+                    entries.push(theta_entries[k].clone());
+                }
+            }
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
+            let a = adj_r_ident(l);
+            let d = rate_dp_ident(l);
+            let poff = lit(self.layout.p_off[li]);
+            let n = lit(l.size);
+            let accs: Vec<Ident> = (0..entries.len())
+                .map(|k| format_ident!("acc_{}", k))
+                .collect();
+            let sums = accs
+                .iter()
+                .zip(&vals)
+                .map(|(acc, v)| quote!(#acc += #a[i * nb + b] * #v;));
+            let flush = accs
+                .iter()
+                .zip(&entries)
+                .map(|(acc, e)| quote!(grad[#e + i] += #acc;));
+            chain.push(quote! {
+                for i in 0..#n {
+                    #(let mut #accs = T::zero();)*
+                    for b in 0..nb {
+                        let bs = b * #n_state;
+                        #stmts
+                        adj_prev[bs + #poff + i] = #a[i * nb + b] * #d[i * nb + b];
+                        #(#sums)*
+                    }
+                    #(#flush)*
+                }
+            });
+        }
+        quote! {
+            #split
+            #(#rates)*
+            #(#layers)*
+            #(#chain)*
+        }
+    }
+
+    /// The online step of [`Self::online_step`] for a batch of samples at once: the synaptic
+    /// sums, the error feedback and the weight updates become matrix products over the batch
+    /// (`::vle::kernels::gemm_*`), the per-neuron arithmetic is the same emitted code in a loop
+    /// over samples. States stay `[sample][entry]`; the scratch is `[neuron][sample]`.
+    fn online_step_batch(&mut self) -> TokenStream {
+        let nl = self.net.layers.len();
+        let n_in = lit(self.net.input_size);
+        let (n_state, n_local) = (lit(self.layout.n_state), lit(self.layout.n_local));
+        let n_out = lit(self.net.layers[self.net.output].size);
+        // Scratch slices.
+        let mut split = vec![quote! {
+            let (rate_x, scratch) = scratch.split_at_mut(#n_in * nb);
+            for b in 0..nb {
+                for k in 0..#n_in {
+                    rate_x[k * nb + b] = xs[b * #n_in + k];
+                }
+            }
+        }];
+        for l in &self.net.layers {
+            let n = lit(l.size);
+            let mut ids = vec![rate_ident(l), rate_dp_ident(l), g_r_ident(l)];
+            if is_recurrent(l) {
+                ids.push(g_rec_ident(l));
+            }
+            ids.push(format_ident!("rate_in_{}", l.name));
+            ids.push(format_ident!("rate_eps_{}", l.name));
+            for id in ids {
+                split.push(quote!(let (#id, scratch) = scratch.split_at_mut(#n * nb);));
+            }
+        }
+        // Rates and R'(p) of every layer from the carried prospective values.
+        let mut rates = Vec::new();
+        for li in 0..nl {
+            let sources = self.batch_sources(li);
+            let l = &mut self.net.layers[li];
+            let n = lit(l.size);
+            let (rid, did, gid) = (rate_ident(l), rate_dp_ident(l), g_r_ident(l));
+            let eid = format_ident!("rate_eps_{}", l.name);
+            let eoff = lit(self.layout.eps_off[li]);
+            let re: RateExprs = l.sym.rate_exprs();
+            let (stmts, vals) =
+                emit_block(&l.sym.g, &sources, &[], &[("r", re.r), ("r_dp", re.r_dp)]);
+            let (r, d) = (&vals[0], &vals[1]);
+            let zero_rec = if is_recurrent(l) {
+                let g = g_rec_ident(l);
+                quote!(#g.fill(T::zero());)
+            } else {
+                quote!()
+            };
+            rates.push(quote! {
+                for i in 0..#n {
+                    for b in 0..nb {
+                        let bs = b * #n_state;
+                        #stmts
+                        #rid[i * nb + b] = #r;
+                        #did[i * nb + b] = #d;
+                        #eid[i * nb + b] = locals[b * #n_local + #eoff + i];
+                    }
+                }
+                #gid.fill(T::zero());
+                #zero_rec
+            });
+        }
+        // g_r from the previous step's local errors of the layers above (one step of delay).
+        let mut feedback = Vec::new();
+        for li in 0..nl {
+            let l = &self.net.layers[li];
+            let n = lit(l.size);
+            let eid = format_ident!("rate_eps_{}", l.name);
+            for (si, src) in l.sources.iter().enumerate() {
+                if src.kind == SourceKind::Input {
+                    continue;
+                }
+                let w = self.c(&self.layout.weight(li, si).konst);
+                let g = if src.kind == SourceKind::Recurrent {
+                    format_ident!("g_rec_{}", src.name)
+                } else {
+                    format_ident!("g_r_{}", src.name)
+                };
+                let nsrc = lit(src.size);
+                feedback.push(quote! {
+                    ::vle::kernels::gemm_tn(#nsrc, nb, #n, -T::one(), &params[#w..#w + #n * #nsrc], &#eid[..], &mut #g[..]);
+                });
+            }
+        }
+        let out_l = &self.net.layers[self.net.output];
+        let out_rates = rate_ident(out_l);
+        let out_g = g_r_ident(out_l);
+        let loss = self.loss_code(true);
+        let loss_block = quote! {
+            for b in 0..nb {
+                let mut r_out = [T::zero(); #n_out];
+                for i in 0..#n_out {
+                    r_out[i] = #out_rates[i * nb + b];
+                }
+                let y = &ys[b * #n_out..(b + 1) * #n_out];
+                #loss
+                let _ = loss;
+                for i in 0..#n_out {
+                    #out_g[i * nb + b] += beta * dloss[i];
+                }
+            }
+        };
+        let mut layers = Vec::new();
+        for li in 0..nl {
+            let mut sources = self.batch_sources(li);
+            let (w_entries, b_entry, theta_entries) = self.param_entries(li);
+            let fwd_sources = sources.clone();
+            let bias = self.layout.bias(li).map(|b| self.c(&b.konst));
+            let src_rates: Vec<TokenStream> = (0..self.net.layers[li].sources.len())
+                .map(|si| match self.net.layers[li].sources[si].kind {
+                    SourceKind::Input => quote!(rate_x),
+                    _ => self.src_rates(li, si),
+                })
+                .collect();
+            let l = &mut self.net.layers[li];
+            let recurrent = is_recurrent(l);
+            let Some(loc): Option<LocalExprs> = l.sym.local(recurrent) else {
+                continue;
+            };
+            let n = lit(l.size);
+            let in_id = format_ident!("rate_in_{}", l.name);
+            let eid = format_ident!("rate_eps_{}", l.name);
+            // Synaptic input of the whole batch: bias, then one product per projection.
+            let mut syn = vec![match &bias {
+                Some(c) => quote! {
+                    for i in 0..#n {
+                        #in_id[i * nb..(i + 1) * nb].fill(params[#c + i]);
+                    }
+                },
+                None => quote!(#in_id.fill(T::zero());),
+            }];
+            for (si, src) in l.sources.iter().enumerate() {
+                let w = &w_entries[si];
+                let nsrc = lit(src.size);
+                let r = &src_rates[si];
+                syn.push(quote! {
+                    ::vle::kernels::gemm_nn(#n, nb, #nsrc, T::one(), &params[#w..#w + #n * #nsrc], &#r[..], &mut #in_id[..]);
+                });
+            }
+            for (k, st) in l.sym.states.iter().enumerate() {
+                let off = lit(self.layout.v_off[li][k]);
+                sources.push((format!("v_{st}"), quote!(locals[bl + #off + i])));
+            }
+            let gid = g_r_ident(l);
+            sources.push(("g_r".into(), quote!(#gid[i * nb + b])));
+            if recurrent {
+                let grec = g_rec_ident(l);
+                sources.push(("g_r_rec".into(), quote!(#grec[i * nb + b])));
+            }
+            let names_dv: Vec<String> = l.sym.states.iter().map(|s| format!("d_v_{s}")).collect();
+            let names_t: Vec<String> = l.sym.params.iter().map(|s| format!("grad_{s}")).collect();
+            let mut outputs: Vec<(&str, Expr)> = names_dv
+                .iter()
+                .map(|s| s.as_str())
+                .zip(loc.dv.iter().copied())
+                .collect();
+            outputs.push(("eps", loc.eps));
+            outputs.extend(
+                names_t
+                    .iter()
+                    .map(|s| s.as_str())
+                    .zip(loc.grad_theta.iter().copied()),
+            );
+            let rate_dp_node = l.sym.g.diff(l.sym.rate, l.sym.p);
+            let rate_dp_var = l.sym.g.var("rate_dp");
+            let swap = [(rate_dp_node, rate_dp_var)];
+            let outputs: Vec<(&str, Expr)> = outputs
+                .into_iter()
+                .map(|(n, e)| (n, l.sym.g.subs(e, &swap)))
+                .collect();
+            let e_hat = l.sym.g.subs(loc.e_hat, &swap);
+            let did = rate_dp_ident(l);
+            sources.push(("rate_dp".into(), quote!(#did[i * nb + b])));
+            let hints = [(e_hat, "e_hat")];
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &hints, &outputs);
+            let ns = l.sym.states.len();
+            let mut writes = Vec::new();
+            for k in 0..ns {
+                let off = lit(self.layout.v_off[li][k]);
+                let v = &vals[k];
+                writes.push(quote!(locals[bl + #off + i] += dt * #v;));
+            }
+            let eps = &vals[ns];
+            let eoff = lit(self.layout.eps_off[li]);
+            writes.push(quote!(locals[bl + #eoff + i] = #eps;));
+            writes.push(quote!(#eid[i * nb + b] = #eps;));
+            // Per-neuron gradients are summed over the batch in registers, stored once.
+            let (mut accs, mut flush) = (Vec::new(), Vec::new());
+            for (k, e) in theta_entries.iter().enumerate() {
+                if l.sym.g.is_zero(loc.grad_theta[k]) {
+                    continue;
+                }
+                let v = &vals[ns + 1 + k];
+                let acc = format_ident!("acc_{}", k);
+                accs.push(quote!(let mut #acc = T::zero();));
+                writes.push(quote!(#acc += #v;));
+                flush.push(quote!(grad[#e + i] += dt * #acc;));
+            }
+            if let Some(b) = &b_entry {
+                accs.push(quote!(let mut acc_bias = T::zero();));
+                writes.push(quote!(acc_bias += #eps;));
+                flush.push(quote!(grad[#b + i] -= dt * acc_bias;));
+            }
+            let mut wgrads = Vec::new();
+            for (si, w) in w_entries.iter().enumerate() {
+                let nsrc = lit(l.sources[si].size);
+                let r = &src_rates[si];
+                wgrads.push(quote! {
+                    ::vle::kernels::gemm_nt(#n, #nsrc, nb, -dt, &#eid[..], &#r[..], &mut grad[#w..#w + #n * #nsrc]);
+                });
+            }
+            let fwd = l.sym.euler();
+            let names: Vec<String> = l.sym.states.iter().map(|s| format!("next_{s}")).collect();
+            let mut f_out: Vec<(&str, Expr)> = names
+                .iter()
+                .map(|s| s.as_str())
+                .zip(fwd.s_next.iter().copied())
+                .collect();
+            f_out.push(("next_p", fwd.p_next));
+            let (f_stmts, f_vals) = emit_block(&l.sym.g, &fwd_sources, &[], &f_out);
+            let mut f_writes = Vec::new();
+            for (k, v) in f_vals.iter().take(ns).enumerate() {
+                let off = lit(self.layout.s_off[li][k]);
+                f_writes.push(quote!(states[bs + #off + i] = #v;));
+            }
+            let poff = lit(self.layout.p_off[li]);
+            let pv = &f_vals[ns];
+            let comment = format!(
+                " layer `{}`: synaptic input, error neuron, local updates, nudged forward step",
+                l.name
+            );
+            layers.push(quote! {
+                #[doc = #comment]
+                {
+                    #(#syn)*
+                    for i in 0..#n {
+                        #(#accs)*
+                        for b in 0..nb {
+                            let (bs, bl) = (b * #n_state, b * #n_local);
+                            let input = #in_id[i * nb + b];
+                            let eps_i = {
+                                #stmts
+                                #(#writes)*
+                                #eps
+                            };
+                            let input = input + gamma * eps_i;
+                            #f_stmts
+                            #(#f_writes)*
+                            states[bs + #poff + i] = #pv;
+                        }
+                        #(#flush)*
+                    }
+                    #(#wgrads)*
+                }
+            });
+        }
+        quote! {
+            let nb = batch;
+            #(#split)*
+            let _ = scratch;
+            #(#rates)*
+            #(#feedback)*
+            #loss_block
+            #(#layers)*
+        }
+    }
+
     fn infos(&self) -> (TokenStream, TokenStream, TokenStream) {
         let mut params = Vec::new();
         let mut consts = Vec::new();
@@ -1143,6 +1757,10 @@ impl<'n> Generator<'n> {
             )
         };
         let online = self.online_step();
+        let online_batch = self.online_step_batch();
+        let euler_batch = self.euler_step_batch();
+        let euler_adj_batch = self.euler_step_adjoint_batch();
+        let batch_scratch = lit(self.batch_scratch_len());
         let (param_infos, layer_infos, consts) = self.infos();
         let (text, latex) = crate::text::derivation(self.net);
         let net = &*self.net;
@@ -1189,6 +1807,7 @@ impl<'n> Generator<'n> {
                 const LOCAL: usize = #nlc;
                 const NEURONS: usize = #nn;
                 const CONTINUOUS: bool = #continuous;
+                const BATCH_SCRATCH: usize = #batch_scratch;
 
                 fn param_info() -> &'static [::vle::ParamInfo] {
                     const INFO: &[::vle::ParamInfo] = &[#param_infos];
@@ -1231,6 +1850,25 @@ impl<'n> Generator<'n> {
                 }
                 fn online_step<T: ::vle::Scalar>(params: &[T], state: &mut [T], local: &mut [T], x: &[T], y: &[T], beta: T, gamma: T, dt: T, grad: &mut [T]) {
                     #online
+                }
+                fn euler_step_batch<T: ::vle::Scalar>(params: &[T], states: &mut [T], xs: &[T], dt: T, batch: usize, scratch: &mut [T]) {
+                    // One sample: the per-sample kernel (stack arrays, no matrix products) is faster.
+                    if batch == 1 {
+                        return Self::euler_step(params, states, xs, dt);
+                    }
+                    #euler_batch
+                }
+                fn euler_step_adjoint_batch<T: ::vle::Scalar>(params: &[T], states: &[T], xs: &[T], dt: T, adj_next: &[T], adj_prev: &mut [T], grad: &mut [T], batch: usize, scratch: &mut [T]) {
+                    if batch == 1 {
+                        return Self::euler_step_adjoint(params, states, xs, dt, adj_next, adj_prev, grad);
+                    }
+                    #euler_adj_batch
+                }
+                fn online_step_batch<T: ::vle::Scalar>(params: &[T], states: &mut [T], locals: &mut [T], xs: &[T], ys: &[T], beta: T, gamma: T, dt: T, grad: &mut [T], batch: usize, scratch: &mut [T]) {
+                    if batch == 1 {
+                        return Self::online_step(params, states, locals, xs, ys, beta, gamma, dt, grad);
+                    }
+                    #online_batch
                 }
             }
         }

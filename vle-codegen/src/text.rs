@@ -168,12 +168,7 @@ fn layer_text(w: &mut Writer, net: &Net, layer: &mut Layer) {
         if let Some(eps_rec) = loc.eps_rec {
             w.line("    g_r_rec: the rate sensitivity through the recurrent projection; it bypasses the");
             w.line("    error neuron and enters eps through the neuron's steady-state map:");
-            w.eq(
-                &mut s.g,
-                "eps_rec",
-                "\\varepsilon^{\\mathrm{rec}}",
-                eps_rec,
-            );
+            w.eq(&mut s.g, "eps_rec", "\\varepsilon^{\\mathrm{rec}}", eps_rec);
         }
         w.eq(
             &mut s.g,

@@ -18,39 +18,62 @@ pub struct Location {
 pub enum Error {
     /// A slice has the wrong length.
     Length {
+        /// The slice, in words (e.g. `"the parameter vector"`).
         what: String,
+        /// The length it must have, from the network's constants and the batch.
         expected: usize,
+        /// The length it has.
         got: usize,
     },
     /// A NaN or infinity appeared.
     NonFinite {
         /// What kind of value: `"state"`, `"parameter"`, `"gradient"`, `"loss"`, ...
         quantity: &'static str,
+        /// Where it appeared.
         at: Location,
+        /// The offending value (NaN or ±∞).
         value: f64,
     },
     /// A time constant is smaller than the step `dt` (explicit Euler needs dt ≤ τ).
     TimeConstantBelowDt {
+        /// Name of the parameter tensor, e.g. `"h1.tau_r"`.
         param: String,
+        /// Index of the entry within that tensor (the neuron).
         entry: usize,
+        /// The time constant.
         value: f64,
+        /// The step it must not fall below.
         dt: f64,
     },
     /// A time constant is zero or negative.
     NonPositiveTimeConstant {
+        /// Name of the parameter tensor, e.g. `"h1.tau_m"`.
         param: String,
+        /// Index of the entry within that tensor (the neuron).
         entry: usize,
+        /// The time constant (≤ 0).
         value: f64,
     },
     /// No data to work on (no samples, no steps).
-    EmptyData { what: String },
+    EmptyData {
+        /// What is empty, e.g. `"the training set"`.
+        what: String,
+    },
     /// The network does not define what was asked (e.g. continuous-time kernels of a network
     /// with recurrent projections).
-    Unsupported { network: &'static str, what: String },
+    Unsupported {
+        /// The network's `NAME`.
+        network: &'static str,
+        /// What it does not define, and what to use instead.
+        what: String,
+    },
     /// A hyper-parameter is out of its valid range.
     InvalidHyperParameter {
+        /// The setting, e.g. `"dt"` or `"Mnist1dConfig::train_split"`.
         name: String,
+        /// Its value (converted to `f64` for integer settings).
         value: f64,
+        /// The valid range, in words.
         expected: String,
     },
     /// A file (or a named in-memory buffer) could not be read or written, or its content is

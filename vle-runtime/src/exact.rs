@@ -78,6 +78,8 @@ pub struct Bptt<N: Network, T: Scalar> {
     segment: Vec<T>,
     adj: Vec<T>,
     adj_prev: Vec<T>,
+    x_step: Vec<T>,
+    scratch: Vec<T>,
     _n: PhantomData<N>,
 }
 
@@ -117,6 +119,8 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
             segment: Vec::new(),
             adj: vec![T::zero(); N::STATE],
             adj_prev: vec![T::zero(); N::STATE],
+            x_step: Vec::new(),
+            scratch: Vec::new(),
             _n: PhantomData,
         }
     }
@@ -157,7 +161,9 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
         // Backward, one segment [start, end) at a time.
         let scale = beta * dt;
         let mut sum = T::zero();
-        self.adj.iter_mut().for_each(|a| *a = T::zero());
+        self.adj.clear();
+        self.adj.resize(s, T::zero());
+        self.adj_prev.resize(s, T::zero());
         let segments = steps.div_ceil(k);
         for j in (0..segments).rev() {
             let (start, end) = (j * k, ((j + 1) * k).min(steps));
@@ -191,6 +197,119 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
                     &self.adj,
                     &mut self.adj_prev,
                     grad,
+                );
+                std::mem::swap(&mut self.adj, &mut self.adj_prev);
+            }
+        }
+        Ok(scale * sum)
+    }
+
+    /// [`Bptt::gradient`] for a batch at once with the `*_batch` kernels (matrix products over
+    /// the batch): `states` is `B × STATE` (left at the window's end), `xs` `B × steps ×
+    /// INPUT` and `ys` `B × steps × OUTPUT`, sample-major. Adds the gradient *summed* over
+    /// the batch into `grad` and returns the summed loss. Same tape options and memory
+    /// (times B) as the per-sample sweep; equal to it up to rounding.
+    #[allow(clippy::too_many_arguments)]
+    pub fn gradient_batch(
+        &mut self,
+        p: &[T],
+        states: &mut [T],
+        xs: &[T],
+        ys: &[T],
+        dt: T,
+        beta: T,
+        tape: Tape,
+        grad: &mut [T],
+    ) -> Result<T> {
+        check_len("the parameter vector", N::PARAMS, p.len())?;
+        check_len("the gradient", N::PARAMS, grad.len())?;
+        let nb = states.len() / N::STATE.max(1);
+        check_len(
+            "the batch of states (B × STATE)",
+            nb * N::STATE,
+            states.len(),
+        )?;
+        if nb == 0 {
+            return Err(Error::EmptyData {
+                what: "the batch of states".into(),
+            });
+        }
+        let (nx, ny) = (xs.len() / nb, ys.len() / nb);
+        check_len("the batch of inputs (B × steps × INPUT)", nb * nx, xs.len())?;
+        check_len(
+            "the batch of targets (B × steps × OUTPUT)",
+            nb * ny,
+            ys.len(),
+        )?;
+        let steps = window_steps::<N, T>(&xs[..nx], &ys[..ny])?;
+        let k = match tape {
+            Tape::Full => 1,
+            Tape::Checkpoint(0) => (steps as f64).sqrt().ceil() as usize,
+            Tape::Checkpoint(k) => k,
+        };
+        let s = nb * N::STATE;
+        self.scratch.resize(nb * N::BATCH_SCRATCH, T::zero());
+        self.x_step.resize(nb * N::INPUT, T::zero());
+        // Inputs of step n for the whole batch, `B × INPUT`.
+        let gather = |x_step: &mut [T], n: usize| {
+            for b in 0..nb {
+                let src = &xs[b * nx + n * N::INPUT..b * nx + (n + 1) * N::INPUT];
+                x_step[b * N::INPUT..(b + 1) * N::INPUT].copy_from_slice(src);
+            }
+        };
+        self.tape.clear();
+        for n in 0..steps {
+            if n % k == 0 {
+                self.tape.extend_from_slice(states);
+            }
+            gather(&mut self.x_step, n);
+            N::euler_step_batch(p, states, &self.x_step, dt, nb, &mut self.scratch);
+            check_finite_states::<N, T>(states, N::STATE, Some(n), 0)?;
+        }
+        let scale = beta * dt;
+        let mut sum = T::zero();
+        self.adj.clear();
+        self.adj.resize(s, T::zero());
+        self.adj_prev.resize(s, T::zero());
+        let segments = steps.div_ceil(k);
+        for j in (0..segments).rev() {
+            let (start, end) = (j * k, ((j + 1) * k).min(steps));
+            self.segment.clear();
+            self.segment
+                .extend_from_slice(&self.tape[j * s..(j + 1) * s]);
+            for n in start..end - 1 {
+                let i = self.segment.len() - s;
+                self.segment.extend_from_within(i..i + s);
+                gather(&mut self.x_step, n);
+                let next = &mut self.segment[i + s..];
+                N::euler_step_batch(p, next, &self.x_step, dt, nb, &mut self.scratch);
+            }
+            match end == steps {
+                true => self.segment.extend_from_slice(states),
+                false => self
+                    .segment
+                    .extend_from_slice(&self.tape[(j + 1) * s..(j + 2) * s]),
+            }
+            for n in (start..end).rev() {
+                let i = n - start;
+                let next = &self.segment[(i + 1) * s..(i + 2) * s];
+                for b in 0..nb {
+                    let y = &ys[b * ny + n * N::OUTPUT..b * ny + (n + 1) * N::OUTPUT];
+                    let st = &next[b * N::STATE..(b + 1) * N::STATE];
+                    let adj = &mut self.adj[b * N::STATE..(b + 1) * N::STATE];
+                    sum += N::loss_adjoint(p, st, y, scale, adj, grad);
+                }
+                gather(&mut self.x_step, n);
+                N::euler_step_adjoint_batch(
+                    p,
+                    &self.segment[i * s..(i + 1) * s],
+                    &self.x_step,
+                    dt,
+                    &self.adj,
+                    &mut self.adj_prev,
+                    grad,
+                    nb,
+                    &mut self.scratch,
                 );
                 std::mem::swap(&mut self.adj, &mut self.adj_prev);
             }
@@ -261,38 +380,10 @@ pub fn batch_gradient<N: Network, T: Scalar>(
     )?;
     check_len("the gradient", N::PARAMS, grad.len())?;
     grad.iter_mut().for_each(|g| *g = T::zero());
-    let mut loss = T::zero();
-    for b in 0..batch {
-        let st = &mut states[b * N::STATE..(b + 1) * N::STATE];
-        let (x, y) = (&xs[b * nx..(b + 1) * nx], &ys[b * ny..(b + 1) * ny]);
-        loss += bptt
-            .gradient(p, st, x, y, dt, beta, tape, grad)
-            .map_err(|e| with_sample(e, b))?;
-    }
+    let loss = bptt.gradient_batch(p, states, xs, ys, dt, beta, tape, grad)?;
     let inv = T::one() / T::from_f64(batch as f64);
     grad.iter_mut().for_each(|g| *g *= inv);
     Ok(loss * inv)
-}
-
-/// Sets the sample index of a non-finite-state error.
-pub(crate) fn with_sample(e: Error, b: usize) -> Error {
-    match e {
-        Error::NonFinite {
-            quantity,
-            mut at,
-            value,
-        } => {
-            if at.sample.is_some() {
-                at.sample = Some(b);
-            }
-            Error::NonFinite {
-                quantity,
-                at,
-                value,
-            }
-        }
-        e => e,
-    }
 }
 
 /// Samples a window from `signal` in scalar type `T` (see [`Window`]).

@@ -9,6 +9,7 @@
 //! - [`sim`]: forward simulation (Euler reference scheme or RK4 on the continuous system).
 //! - [`exact`]: exact discrete gradients (backpropagation through the Euler steps).
 //! - [`continuous`]: the continuous adjoint sweep of THEORY.md §4.
+//! - [`parallel`]: a batch split over cores (rayon).
 //! - [`train`]: online training with the local rule, and training with exact gradients.
 //! - [`checkpoint`]: saving and loading parameters, optimizer and trainer state to resume runs.
 //! - [`signal`], [`optim`], [`rng`], [`error`]: inputs, optimisers, random numbers, errors.
@@ -23,6 +24,7 @@ pub mod kernels;
 pub mod model;
 pub mod network;
 pub mod optim;
+pub mod parallel;
 pub mod params;
 pub mod rng;
 pub mod scalar;
@@ -37,6 +39,7 @@ pub use exact::{batch_gradient, discrete_loss, exact_gradient, Bptt, Tape, Windo
 pub use model::{Gradient, Params, State};
 pub use network::{Derivation, LayerInfo, Network, ParamInfo, ParamKind};
 pub use optim::{Adam, Optimizer, Sgd};
+pub use parallel::ParallelOnline;
 pub use params::{init_params, validate_params};
 pub use rng::Rng;
 pub use scalar::Scalar;

@@ -175,6 +175,7 @@ impl<N: Network, T: Scalar> Default for Gradient<N, T> {
 }
 
 impl<N: Network, T: Scalar> Gradient<N, T> {
+    /// All `N::PARAMS` entries zero (the start of an accumulation).
     pub fn zeros() -> Self {
         Gradient {
             values: vec![T::zero(); N::PARAMS],

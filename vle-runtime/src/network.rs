@@ -120,6 +120,9 @@ pub trait Network: 'static {
     /// continuous time, and only the discrete system (one step of delay) is defined. Those
     /// kernels then write NaN, and the runtime refuses to call them.
     const CONTINUOUS: bool = true;
+    /// Scratch entries per sample that the `*_batch` kernels need (0 for the default,
+    /// per-sample implementations).
+    const BATCH_SCRATCH: usize = 0;
 
     fn param_info() -> &'static [ParamInfo];
     fn layer_info() -> &'static [LayerInfo];
@@ -198,4 +201,93 @@ pub trait Network: 'static {
         dt: T,
         grad: &mut [T],
     );
+
+    /// [`Network::euler_step`] for `batch` samples at once: `states` is `batch × STATE`, `xs`
+    /// `batch × INPUT` (sample-major); `scratch` holds at least `batch * BATCH_SCRATCH`
+    /// entries. Generated networks compute the synaptic sums as matrix products over the
+    /// batch; the result equals the per-sample steps up to rounding.
+    fn euler_step_batch<T: Scalar>(
+        p: &[T],
+        states: &mut [T],
+        xs: &[T],
+        dt: T,
+        batch: usize,
+        scratch: &mut [T],
+    ) {
+        let _ = scratch;
+        for b in 0..batch {
+            Self::euler_step(
+                p,
+                &mut states[b * Self::STATE..(b + 1) * Self::STATE],
+                &xs[b * Self::INPUT..(b + 1) * Self::INPUT],
+                dt,
+            );
+        }
+    }
+
+    /// [`Network::euler_step_adjoint`] for `batch` samples at once (layouts as in
+    /// [`Network::euler_step_batch`]; `adj_next` and `adj_prev` are `batch × STATE`); the
+    /// gradient of every sample is added into `grad`.
+    #[allow(clippy::too_many_arguments)]
+    fn euler_step_adjoint_batch<T: Scalar>(
+        p: &[T],
+        states: &[T],
+        xs: &[T],
+        dt: T,
+        adj_next: &[T],
+        adj_prev: &mut [T],
+        grad: &mut [T],
+        batch: usize,
+        scratch: &mut [T],
+    ) {
+        let _ = scratch;
+        let s = Self::STATE;
+        for b in 0..batch {
+            Self::euler_step_adjoint(
+                p,
+                &states[b * s..(b + 1) * s],
+                &xs[b * Self::INPUT..(b + 1) * Self::INPUT],
+                dt,
+                &adj_next[b * s..(b + 1) * s],
+                &mut adj_prev[b * s..(b + 1) * s],
+                grad,
+            );
+        }
+    }
+
+    /// [`Network::online_step`] for `batch` samples at once: `states` is `batch × STATE`,
+    /// `locals` `batch × LOCAL`, `xs` `batch × INPUT`, `ys` `batch × OUTPUT` (sample-major);
+    /// the gradient of every sample is added into `grad`; `scratch` holds at least
+    /// `batch * BATCH_SCRATCH` entries (its contents on entry do not matter). Generated
+    /// networks turn the synaptic sums, the error feedback and the weight updates into matrix
+    /// products over the batch; the result equals the per-sample steps up to rounding.
+    #[allow(clippy::too_many_arguments)]
+    fn online_step_batch<T: Scalar>(
+        p: &[T],
+        states: &mut [T],
+        locals: &mut [T],
+        xs: &[T],
+        ys: &[T],
+        beta: T,
+        gamma: T,
+        dt: T,
+        grad: &mut [T],
+        batch: usize,
+        scratch: &mut [T],
+    ) {
+        let _ = scratch;
+        for b in 0..batch {
+            Self::online_step(
+                p,
+                &mut states[b * Self::STATE..(b + 1) * Self::STATE],
+                &mut locals[b * Self::LOCAL..(b + 1) * Self::LOCAL],
+                &xs[b * Self::INPUT..(b + 1) * Self::INPUT],
+                &ys[b * Self::OUTPUT..(b + 1) * Self::OUTPUT],
+                beta,
+                gamma,
+                dt,
+                grad,
+            );
+        }
+    }
 }

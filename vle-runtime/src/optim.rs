@@ -15,11 +15,15 @@ pub trait Optimizer<T> {
 /// Plain gradient descent `p -= lr * grad` on masked entries.
 #[derive(Clone, Debug)]
 pub struct Sgd {
+    /// Learning rate.
     pub lr: f64,
+    /// `mask[i]`: whether entry `i` is updated; as long as the parameter vector (else
+    /// [`Optimizer::step`] panics).
     pub mask: Vec<bool>,
 }
 
 impl Sgd {
+    /// SGD with learning rate `lr` on the entries where `mask` is true.
     pub fn new(lr: f64, mask: Vec<bool>) -> Self {
         Sgd { lr, mask }
     }
@@ -38,10 +42,16 @@ impl<T: Scalar> Optimizer<T> for Sgd {
 /// Adam (Kingma & Ba) with bias correction, on masked entries.
 #[derive(Clone, Debug)]
 pub struct Adam<T> {
+    /// Learning rate (the size of the first, bias-corrected step).
     pub lr: f64,
+    /// Decay rate β1 of the first-moment estimate.
     pub beta1: f64,
+    /// Decay rate β2 of the second-moment estimate.
     pub beta2: f64,
+    /// ε added to √v̂ in the denominator.
     pub eps: f64,
+    /// `mask[i]`: whether entry `i` is updated; as long as the parameter vector (else
+    /// [`Optimizer::step`] panics).
     pub mask: Vec<bool>,
     m: Vec<T>,
     v: Vec<T>,
@@ -54,6 +64,7 @@ impl<T: Scalar> Adam<T> {
         Self::with(lr, 0.9, 0.999, 1e-8, mask)
     }
 
+    /// Adam with every hyper-parameter given; no step taken yet.
     pub fn with(lr: f64, beta1: f64, beta2: f64, eps: f64, mask: Vec<bool>) -> Self {
         Adam {
             lr,

@@ -3,7 +3,9 @@
 /// An input `x(t)` and a target `y(t)`, evaluated at any time (the RK4 integrators ask for
 /// midpoints too).
 pub trait Signal {
+    /// Length of `x(t)`; must equal the network's `INPUT`.
     fn input_dim(&self) -> usize;
+    /// Length of `y(t)`; must equal the network's `OUTPUT`.
     fn target_dim(&self) -> usize;
     /// Writes `x(t)` (length `input_dim`) and `y(t)` (length `target_dim`).
     fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]);
@@ -22,10 +24,27 @@ impl<S: Signal + ?Sized> Signal for &S {
 }
 
 /// A signal from two closures `x(t, &mut x)` and `y(t, &mut y)`.
+///
+/// ```
+/// use vle_runtime::{FnSignal, Signal};
+/// let s = FnSignal::new(
+///     1,
+///     1,
+///     |t: f64, x: &mut [f64]| x[0] = t.sin(),
+///     |_: f64, y: &mut [f64]| y[0] = 0.5,
+/// );
+/// let (mut x, mut y) = ([0.0], [0.0]);
+/// s.at(0.0, &mut x, &mut y);
+/// assert_eq!((x[0], y[0]), (0.0, 0.5));
+/// ```
 pub struct FnSignal<FX, FY> {
+    /// Length of `x(t)`.
     pub input_dim: usize,
+    /// Length of `y(t)`.
     pub target_dim: usize,
+    /// Writes `x(t)` into its second argument.
     pub input: FX,
+    /// Writes `y(t)` into its second argument.
     pub target: FY,
 }
 
@@ -34,6 +53,8 @@ where
     FX: Fn(f64, &mut [f64]),
     FY: Fn(f64, &mut [f64]),
 {
+    /// The signal with `input_dim` inputs written by `input` and `target_dim` targets written
+    /// by `target`.
     pub fn new(input_dim: usize, target_dim: usize, input: FX, target: FY) -> Self {
         FnSignal {
             input_dim,
@@ -64,14 +85,18 @@ where
 /// One channel Σ_k a_k sin(2π f_k t + φ_k) + offset (frequencies in cycles per unit time).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Sines {
+    /// Amplitudes a_k.
     pub amplitudes: Vec<f64>,
+    /// Frequencies f_k, in cycles per unit time.
     pub frequencies: Vec<f64>,
+    /// Phases φ_k, in radians.
     pub phases: Vec<f64>,
+    /// Constant added to the sum.
     pub offset: f64,
 }
 
 impl Sines {
-    /// Panics when the three vectors differ in length.
+    /// The sum of sines with offset 0. Panics when the three vectors differ in length.
     pub fn new(amplitudes: Vec<f64>, frequencies: Vec<f64>, phases: Vec<f64>) -> Self {
         assert!(
             amplitudes.len() == frequencies.len() && amplitudes.len() == phases.len(),
@@ -85,6 +110,7 @@ impl Sines {
         }
     }
 
+    /// The value at time `t`.
     pub fn eval(&self, t: f64) -> f64 {
         let tau = 2.0 * std::f64::consts::PI;
         self.offset
@@ -101,7 +127,9 @@ impl Sines {
 /// Input and target channels, each a sum of sines.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SumOfSines {
+    /// One entry per input channel: `x_i(t) = inputs[i].eval(t)`.
     pub inputs: Vec<Sines>,
+    /// One entry per target channel: `y_j(t) = targets[j].eval(t)`.
     pub targets: Vec<Sines>,
 }
 
@@ -145,10 +173,15 @@ impl Signal for SumOfSines {
 pub struct HeldSequence {
     /// `len × input_dim` values, row-major.
     pub values: Vec<f64>,
+    /// Entries per input vector (the network's `INPUT`).
     pub input_dim: usize,
+    /// Steps of `dt` each vector is shown for (≥ 1).
     pub hold: usize,
+    /// The simulation step the sequence is laid out on.
     pub dt: f64,
+    /// Time at which the first vector starts.
     pub t0: f64,
+    /// The target, the same at every time (e.g. a one-hot class).
     pub target: Vec<f64>,
 }
 
@@ -176,6 +209,7 @@ impl HeldSequence {
         self.values.len() / self.input_dim
     }
 
+    /// Whether there are no vectors (never for one built by [`HeldSequence::new`]).
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }

@@ -20,6 +20,7 @@ pub enum Scheme {
 /// What the simulator records after each step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Record {
+    /// Nothing: only the current state is kept (the default).
     Nothing,
     /// The whole discrete state, `B × STATE` per step.
     States,
@@ -69,11 +70,14 @@ pub fn check_finite_states<N: Network, T: Scalar>(
 /// Scratch space of one RK4 step on the continuous system.
 #[derive(Clone, Debug)]
 pub struct Rk4Scratch<T> {
+    /// The stage slopes k1..k4, each `CONT` long.
     pub k: [Vec<T>; 4],
+    /// The stage state `c + h·k`, `CONT` long.
     pub tmp: Vec<T>,
 }
 
 impl<T: Scalar> Rk4Scratch<T> {
+    /// Zeroed scratch for a continuous state of `cont` entries (the network's `CONT`).
     pub fn new(cont: usize) -> Self {
         let z = vec![T::zero(); cont];
         Rk4Scratch {
@@ -147,6 +151,50 @@ pub(crate) fn check_signals<N: Network, S: Signal>(signals: &[S], batch: usize) 
 }
 
 /// A batch of `B` samples, each with its own discrete state (zero-initialised).
+///
+/// ```
+/// # use vle_runtime::*;
+/// # struct Leak;
+/// # static P: [ParamInfo; 1] = [ParamInfo { name: "out.b", layer: "out", symbol: "b",
+/// #     kind: ParamKind::Bias, offset: 0, rows: 1, cols: 1, learnable: true,
+/// #     time_constant: false, defaults: &[] }];
+/// # static D: Derivation = Derivation { text: "", latex: "" };
+/// # impl Network for Leak {
+/// #     const NAME: &'static str = "Leak";
+/// #     const INPUT: usize = 1; const OUTPUT: usize = 1; const PARAMS: usize = 1;
+/// #     const STATE: usize = 1; const CONT: usize = 1; const LOCAL: usize = 0;
+/// #     const NEURONS: usize = 1;
+/// #     fn param_info() -> &'static [ParamInfo] { &P }
+/// #     fn layer_info() -> &'static [LayerInfo] { &[] }
+/// #     fn derivation() -> &'static Derivation { &D }
+/// #     fn output<T: Scalar>(_: &[T], s: &[T], r: &mut [T]) { r[0] = s[0] }
+/// #     fn loss<T: Scalar>(_: &[T], s: &[T], y: &[T]) -> T {
+/// #         T::from_f64(0.5) * (s[0] - y[0]) * (s[0] - y[0]) }
+/// #     fn loss_adjoint<T: Scalar>(_: &[T], s: &[T], y: &[T], k: T, a: &mut [T],
+/// #         _: &mut [T]) -> T { a[0] += k * (s[0] - y[0]);
+/// #         T::from_f64(0.5) * (s[0] - y[0]) * (s[0] - y[0]) }
+/// #     fn euler_step<T: Scalar>(p: &[T], s: &mut [T], x: &[T], dt: T) {
+/// #         s[0] = s[0] + dt * (x[0] + p[0] - s[0]) }
+/// #     fn euler_step_adjoint<T: Scalar>(_: &[T], _: &[T], _: &[T], dt: T, an: &[T],
+/// #         ap: &mut [T], g: &mut [T]) { ap[0] = an[0] * (T::one() - dt); g[0] += an[0] * dt }
+/// #     fn rhs<T: Scalar>(p: &[T], c: &[T], x: &[T], dc: &mut [T]) { dc[0] = x[0] + p[0] - c[0] }
+/// #     fn refresh_prospective<T: Scalar>(_: &[T], _: &mut [T], _: &[T]) {}
+/// #     fn adjoint_rhs<T: Scalar>(_: &[T], _: &[T], _: &[T], _: &[T], _: T, _: &[T],
+/// #         _: &mut [T], _: &mut [T], _: &mut [T]) {}
+/// #     fn online_step<T: Scalar>(p: &[T], s: &mut [T], _: &mut [T], x: &[T], y: &[T],
+/// #         _: T, _: T, dt: T, g: &mut [T]) {
+/// #         s[0] = s[0] + dt * (x[0] + p[0] - s[0]); g[0] += dt * (s[0] - y[0]) }
+/// # }
+/// // Leak: s' = x + b − s, output r = s. Two samples, the same constant input.
+/// let signal = FnSignal::new(1, 1, |_: f64, x: &mut [f64]| x[0] = 1.0,
+///     |_: f64, y: &mut [f64]| y[0] = 0.0);
+/// let mut sim = Simulator::<Leak, f64>::new(2).with_record(Record::Outputs);
+/// sim.run(&[0.5], Scheme::Euler, &[&signal], 0.0, 0.1, 10)?;
+/// assert_eq!(sim.trajectory().len(), 10 * 2 * Leak::OUTPUT); // steps × B × OUTPUT
+/// // Euler: s_n = 1.5·(1 − 0.9ⁿ), relaxing towards x + b.
+/// assert!((sim.state(1)[0] - 1.5 * (1.0 - 0.9f64.powi(10))).abs() < 1e-12);
+/// # Ok::<(), vle_runtime::Error>(())
+/// ```
 pub struct Simulator<N: Network, T: Scalar> {
     batch: usize,
     state: Vec<T>,
@@ -195,6 +243,7 @@ impl<N: Network, T: Scalar> Simulator<N, T> {
         self
     }
 
+    /// Number of samples B.
     pub fn batch(&self) -> usize {
         self.batch
     }
@@ -206,6 +255,7 @@ impl<N: Network, T: Scalar> Simulator<N, T> {
     pub fn states(&self) -> &[T] {
         &self.state
     }
+    /// All states, `B × STATE`, sample-major, writable (e.g. to start from a given state).
     pub fn states_mut(&mut self) -> &mut [T] {
         &mut self.state
     }
@@ -241,6 +291,8 @@ impl<N: Network, T: Scalar> Simulator<N, T> {
     }
 
     /// One Euler step of every sample with pre-sampled inputs `x_batch` (`B × INPUT`, x(t)).
+    /// Errors: [`Error::Length`] for a wrong `p` or `x_batch`, [`Error::NonFinite`] as in
+    /// [`Simulator::step`].
     pub fn step_inputs(&mut self, p: &[T], x_batch: &[T], dt: T) -> Result<()> {
         check_len("the parameter vector", N::PARAMS, p.len())?;
         check_len(
@@ -300,7 +352,7 @@ impl<N: Network, T: Scalar> Simulator<N, T> {
         self.finish_step(p)
     }
 
-    /// `steps` steps from `t0`.
+    /// `steps` steps of [`Simulator::step`] from `t0`, stopping at the first error.
     pub fn run<S: Signal>(
         &mut self,
         p: &[T],

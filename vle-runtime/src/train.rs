@@ -3,6 +3,7 @@
 use crate::error::{check_len, Error, Result};
 use crate::exact::{batch_gradient, sample_window, Bptt, Tape};
 use crate::optim::Optimizer;
+use crate::parallel::ParallelOnline;
 use crate::params::{
     check_finite_params, clamp_time_constants, validate_params, zero_non_learnable,
 };
@@ -143,7 +144,7 @@ impl OnlineConfig {
     }
 }
 
-/// Online learning with the local rule ([`Network::online_step`]) on a batch of streams.
+/// Online learning with the local rule ([`Network::online_step_batch`]) on a batch of streams.
 ///
 /// Per step n (t = t0 + n·dt) and sample: ℓ(state_n, y(t)) is recorded, then `online_step`
 /// with x(t), y(t) adds dt·ĝ into the accumulator. Every `update_every` steps the accumulator,
@@ -160,6 +161,7 @@ pub struct OnlineTrainer<N: Network, T: Scalar, O: Optimizer<T>> {
     updates: usize,
     pending_loss: f64,
     pending_steps: usize,
+    parallel: Option<ParallelOnline<T>>,
     _n: std::marker::PhantomData<N>,
 }
 
@@ -182,8 +184,18 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
             updates: 0,
             pending_loss: 0.0,
             pending_steps: 0,
+            parallel: None,
             _n: std::marker::PhantomData,
         })
+    }
+
+    /// Splits each step's batch into `chunks` contiguous chunks run in parallel on the rayon
+    /// pool (0: one per thread; 1: single-threaded, the default). The gradient then sums the
+    /// chunks' gradients, so its last bits depend on the number of chunks (fixed here, so runs
+    /// stay reproducible).
+    pub fn parallel(mut self, chunks: usize) -> Self {
+        self.parallel = (chunks != 1).then(|| ParallelOnline::new::<N>(self.batch, chunks));
+        self
     }
 
     /// Zeroes network and error-neuron states (e.g. between sequences); keeps the optimizer.
@@ -323,7 +335,17 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
         validate_params::<N, T>(p, cfg.dt)?;
         check_signals::<N, S>(signals, self.batch)?;
         let (mut xf, mut yf) = (vec![0.0; N::INPUT], vec![0.0; N::OUTPUT]);
-        let (mut x, mut y) = (vec![T::zero(); N::INPUT], vec![T::zero(); N::OUTPUT]);
+        let nb = self.batch;
+        let (mut xs, mut ys) = (
+            vec![T::zero(); nb * N::INPUT],
+            vec![T::zero(); nb * N::OUTPUT],
+        );
+        let scratch_len = if self.parallel.is_none() {
+            nb * N::BATCH_SCRATCH
+        } else {
+            0
+        };
+        let mut scratch = vec![T::zero(); scratch_len];
         let (dt, beta, gamma) = (
             T::from_f64(cfg.dt),
             T::from_f64(cfg.beta),
@@ -332,23 +354,42 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
         let mut history = History::default();
         for n in 0..steps {
             let t = t0 + n as f64 * cfg.dt;
-            for b in 0..self.batch {
+            for b in 0..nb {
                 signals[if signals.len() == 1 { 0 } else { b }].at(t, &mut xf, &mut yf);
-                to_scalars(&xf, &mut x);
-                to_scalars(&yf, &mut y);
-                let st = &mut self.states[b * N::STATE..(b + 1) * N::STATE];
-                self.pending_loss += N::loss(p, st, &y).to_f64();
-                N::online_step(
+                to_scalars(&xf, &mut xs[b * N::INPUT..(b + 1) * N::INPUT]);
+                let y = &mut ys[b * N::OUTPUT..(b + 1) * N::OUTPUT];
+                to_scalars(&yf, y);
+                let st = &self.states[b * N::STATE..(b + 1) * N::STATE];
+                self.pending_loss += N::loss(p, st, y).to_f64();
+            }
+            match self.parallel.as_mut() {
+                Some(par) => par.step::<N>(
                     p,
-                    st,
-                    &mut self.local[b * N::LOCAL..(b + 1) * N::LOCAL],
-                    &x,
-                    &y,
+                    &mut self.states,
+                    &mut self.local,
+                    &xs,
+                    &ys,
                     beta,
                     gamma,
                     dt,
                     &mut self.grad,
-                );
+                ),
+                None => N::online_step_batch(
+                    p,
+                    &mut self.states,
+                    &mut self.local,
+                    &xs,
+                    &ys,
+                    beta,
+                    gamma,
+                    dt,
+                    &mut self.grad,
+                    nb,
+                    &mut scratch,
+                ),
+            }
+            for b in 0..nb {
+                let st = &self.states[b * N::STATE..(b + 1) * N::STATE];
                 check_finite_states::<N, T>(st, N::STATE, Some(self.steps), b)?;
             }
             self.steps += 1;

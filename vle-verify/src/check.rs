@@ -184,6 +184,7 @@ impl From<OdeError> for CaseError {
 /// Why a check failed. `Display` gives the full diagnostics (and the report's table).
 #[derive(Clone, Debug)]
 pub struct Failure {
+    /// What failed: the settings, a comparison, or a run.
     pub kind: FailureKind,
     /// One line per failed comparison (or the error), naming model, tensor, entry, both
     /// numbers, the relative error, the tolerance and the seed.

@@ -32,7 +32,9 @@ use ode_solvers::{DVector, Dopri5, OutputType};
 /// root-mean-square over components of err_i / (atol + rtol·|y_i|) is at most 1.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Tolerance {
+    /// Relative tolerance.
     pub rtol: f64,
+    /// Absolute tolerance (in the units of each component).
     pub atol: f64,
 }
 
@@ -59,6 +61,7 @@ impl Default for Tolerance {
 pub struct OdeError {
     /// Time at which the solver stopped (in the caller's time, not the reversed one).
     pub t: f64,
+    /// What went wrong, from the solver or from the argument checks.
     pub message: String,
 }
 

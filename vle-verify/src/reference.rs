@@ -131,6 +131,7 @@ pub fn euler_outputs<N: Network, S: Signal + ?Sized>(
 /// Errors of a sequence of approximations at step sizes `dts` (each half the previous).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Convergence {
+    /// The step sizes, coarsest first.
     pub dts: Vec<f64>,
     /// Relative error at each step size (see the producing function for the norm).
     pub errors: Vec<f64>,

@@ -26,7 +26,9 @@ pub struct Comparison {
     pub scale: f64,
     /// Entry (index within the tensor) where the relative error is largest.
     pub worst_entry: usize,
+    /// The reference value at `worst_entry` (NaN when no entry was checked).
     pub worst_reference: f64,
+    /// The generated value at `worst_entry` (NaN when no entry was checked).
     pub worst_generated: f64,
 }
 
@@ -80,9 +82,11 @@ pub struct CaseReport {
     pub case: usize,
     /// The seed the case was drawn from.
     pub seed: u64,
-    /// Discrete loss of the window: the reference's forward and the generated backward sweep.
+    /// Discrete loss of the window, L = β·dt·Σ ℓ, from the dual-number reference's forward run.
     pub reference_loss: f64,
+    /// The same loss from the generated backward sweep (BPTT).
     pub generated_loss: f64,
+    /// One entry per learnable parameter tensor, in the order of [`Network::param_info`].
     pub tensors: Vec<TensorReport>,
     /// Cosine similarity of the local rule's gradient with the exact gradient over all
     /// learnable entries.
@@ -110,8 +114,11 @@ pub struct Report {
     pub model: &'static str,
     /// Base seed of the check (case seeds derive from it).
     pub seed: u64,
+    /// Euler steps per window.
     pub steps: usize,
+    /// Time step of the window (the convergence checks refine it).
     pub dt: f64,
+    /// Weight β of the loss.
     pub beta: f64,
     /// Tolerance of the exact discrete gradient (relative error).
     pub tolerance: f64,
@@ -123,6 +130,7 @@ pub struct Report {
     pub ode_rtol: Option<f64>,
     /// Tolerance of the numerical adjoint against finite differences, when that check ran.
     pub reference_tolerance: Option<f64>,
+    /// One report per case, in case order.
     pub cases: Vec<CaseReport>,
 }
 

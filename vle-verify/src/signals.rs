@@ -12,19 +12,32 @@ use vle_runtime::{Rng, Signal};
 pub enum Wave {
     /// a·sin(2π f t + φ) (f in cycles per unit time).
     Sine {
+        /// Amplitude a.
         amplitude: f64,
+        /// Frequency f, in cycles per unit time.
         frequency: f64,
+        /// Phase φ, in radians.
         phase: f64,
     },
     /// a·(1 + tanh((t − at)/width))/2: a smoothed step of height a at time `at`.
-    Step { amplitude: f64, at: f64, width: f64 },
+    Step {
+        /// Height a.
+        amplitude: f64,
+        /// Time of the midpoint of the ramp.
+        at: f64,
+        /// Time scale of the ramp (10 % to 90 % of a takes ≈ 2.2·`width`).
+        width: f64,
+    },
     /// a·n(t), n smooth Gaussian-correlated noise of unit standard deviation: random
     /// impulses on the knots k·σ (k ∈ ℤ, N(0,1) amplitudes drawn from `seed` and k) filtered
     /// by exp(−(t − kσ)²/(2σ²)). σ = `correlation` (unit: time). Knots farther than 9σ are
     /// ignored (their weight is below e^{−40} ≈ 4e-18, under f64 rounding of the sum).
     Noise {
+        /// Standard deviation a.
         amplitude: f64,
+        /// Correlation time σ (knot spacing and kernel width).
         correlation: f64,
+        /// Seed of the knot amplitudes; the same seed gives the same function of t.
         seed: u64,
     },
 }
@@ -41,6 +54,7 @@ fn knot_value(seed: u64, k: i64) -> f64 {
 }
 
 impl Wave {
+    /// The value at time `t`.
     pub fn eval(&self, t: f64) -> f64 {
         match *self {
             Wave::Sine {
@@ -74,11 +88,14 @@ impl Wave {
 /// One channel: an offset plus a sum of waves.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Channel {
+    /// Constant added to the waves.
     pub offset: f64,
+    /// The components, summed.
     pub waves: Vec<Wave>,
 }
 
 impl Channel {
+    /// The value at time `t`: `offset` plus every wave.
     pub fn eval(&self, t: f64) -> f64 {
         self.offset + self.waves.iter().map(|w| w.eval(t)).sum::<f64>()
     }
@@ -87,7 +104,9 @@ impl Channel {
 /// Inputs and targets, one [`Channel`] each.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Stimulus {
+    /// One channel per network input (`INPUT` of them).
     pub inputs: Vec<Channel>,
+    /// One channel per target (`OUTPUT` of them).
     pub targets: Vec<Channel>,
 }
 

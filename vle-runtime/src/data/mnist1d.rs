@@ -95,6 +95,8 @@ pub struct Mnist1dConfig {
     pub shear_scale: f64,
     /// Length of the final sequences.
     pub final_seq_length: usize,
+    /// Seed of the [`Rng`] that draws every sample and the shuffle; a seed gives the same
+    /// dataset on every platform.
     pub seed: u64,
 }
 

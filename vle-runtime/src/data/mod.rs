@@ -14,9 +14,13 @@ use crate::io::npy::{read_npy, read_npz, Array, DType};
 /// `y_train[i]` its class in `0..classes`; the same for the test set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dataset {
+    /// Training inputs, `n_train × length`, sample-major.
     pub x_train: Vec<f64>,
+    /// Training labels, one per sample, each in `0..classes`.
     pub y_train: Vec<usize>,
+    /// Test inputs, `n_test × length`, sample-major.
     pub x_test: Vec<f64>,
+    /// Test labels, one per sample, each in `0..classes`.
     pub y_test: Vec<usize>,
     /// Values per sequence.
     pub length: usize,
@@ -70,9 +74,11 @@ impl Dataset {
         })
     }
 
+    /// Number of training samples.
     pub fn n_train(&self) -> usize {
         self.y_train.len()
     }
+    /// Number of test samples.
     pub fn n_test(&self) -> usize {
         self.y_test.len()
     }

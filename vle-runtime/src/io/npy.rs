@@ -22,16 +22,27 @@ use crate::io::zip;
 /// Element type of an array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DType {
+    /// Boolean, one byte holding 0 or 1 (`|b1`).
     Bool,
+    /// Signed 8-bit integer (`|i1`).
     I8,
+    /// Signed 16-bit integer (`<i2`).
     I16,
+    /// Signed 32-bit integer (`<i4`).
     I32,
+    /// Signed 64-bit integer (`<i8`).
     I64,
+    /// Unsigned 8-bit integer (`|u1`).
     U8,
+    /// Unsigned 16-bit integer (`<u2`).
     U16,
+    /// Unsigned 32-bit integer (`<u4`).
     U32,
+    /// Unsigned 64-bit integer (`<u8`).
     U64,
+    /// IEEE single precision (`<f4`).
     F32,
+    /// IEEE double precision (`<f8`).
     F64,
 }
 
@@ -105,16 +116,27 @@ impl DType {
 /// The elements of an array, in C (row-major) order.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Data {
+    /// [`DType::Bool`] elements.
     Bool(Vec<bool>),
+    /// [`DType::I8`] elements.
     I8(Vec<i8>),
+    /// [`DType::I16`] elements.
     I16(Vec<i16>),
+    /// [`DType::I32`] elements.
     I32(Vec<i32>),
+    /// [`DType::I64`] elements.
     I64(Vec<i64>),
+    /// [`DType::U8`] elements.
     U8(Vec<u8>),
+    /// [`DType::U16`] elements.
     U16(Vec<u16>),
+    /// [`DType::U32`] elements.
     U32(Vec<u32>),
+    /// [`DType::U64`] elements.
     U64(Vec<u64>),
+    /// [`DType::F32`] elements.
     F32(Vec<f32>),
+    /// [`DType::F64`] elements.
     F64(Vec<f64>),
 }
 
@@ -137,12 +159,15 @@ macro_rules! each_data {
 }
 
 impl Data {
+    /// Number of elements.
     pub fn len(&self) -> usize {
         each_data!(self, v => v.len())
     }
+    /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+    /// The element type, from the variant.
     pub fn dtype(&self) -> DType {
         match self {
             Data::Bool(_) => DType::Bool,
@@ -169,6 +194,7 @@ pub struct Array {
 
 impl Array {
     /// An array of `shape` (1 or 2 dimensions) holding `data`; the lengths must agree.
+    /// Otherwise [`Error::File`] (path `"an in-memory array"`) says what is wrong.
     pub fn new(shape: Vec<usize>, data: Data) -> Result<Self> {
         let what = "an in-memory array";
         check_shape(&shape).map_err(|p| file_error(what, p))?;
@@ -181,21 +207,27 @@ impl Array {
         }
         Ok(Array { shape, data })
     }
+    /// An `<f8` array of `shape`, `v` in C order; errors as [`Array::new`].
     pub fn from_f64(shape: Vec<usize>, v: Vec<f64>) -> Result<Self> {
         Self::new(shape, Data::F64(v))
     }
+    /// An `<f4` array of `shape`, `v` in C order; errors as [`Array::new`].
     pub fn from_f32(shape: Vec<usize>, v: Vec<f32>) -> Result<Self> {
         Self::new(shape, Data::F32(v))
     }
+    /// An `<i8` array of `shape`, `v` in C order; errors as [`Array::new`].
     pub fn from_i64(shape: Vec<usize>, v: Vec<i64>) -> Result<Self> {
         Self::new(shape, Data::I64(v))
     }
+    /// The dimensions: `[n]` or `[rows, cols]`.
     pub fn shape(&self) -> &[usize] {
         &self.shape
     }
+    /// The elements, in C (row-major) order.
     pub fn data(&self) -> &Data {
         &self.data
     }
+    /// The element type.
     pub fn dtype(&self) -> DType {
         self.data.dtype()
     }
@@ -203,6 +235,7 @@ impl Array {
     pub fn len(&self) -> usize {
         self.data.len()
     }
+    /// Whether there are no elements (a dimension is 0).
     pub fn is_empty(&self) -> bool {
         self.data.is_empty()
     }

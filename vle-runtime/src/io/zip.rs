@@ -7,7 +7,9 @@
 /// One member of an archive, as read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Member {
+    /// The member's file name in the archive, e.g. `x.npy`.
     pub name: String,
+    /// Its (uncompressed) content.
     pub data: Vec<u8>,
 }
 

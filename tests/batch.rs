@@ -1,0 +1,232 @@
+//! `Network::online_step_batch` (matrix products over the batch) against the per-sample
+//! `Network::online_step` for every hand-written test model, recurrent and non-GLE ones
+//! included.
+
+mod models;
+
+use vle::params::init_params;
+use vle::Network;
+
+/// Runs `steps` online steps of `batch` samples both ways and returns the largest difference
+/// of states, error-neuron states and accumulated gradients, relative to each vector's
+/// largest entry.
+fn batch_vs_per_sample<N: Network>(batch: usize, steps: usize, gamma: f64) -> f64 {
+    let p: Vec<f64> = init_params::<N, f64>(7);
+    let dt = 0.01;
+    let (mut s1, mut l1, mut g1) = (
+        vec![0.0; batch * N::STATE],
+        vec![0.0; batch * N::LOCAL],
+        vec![0.0; N::PARAMS],
+    );
+    let (mut s2, mut l2, mut g2) = (s1.clone(), l1.clone(), g1.clone());
+    let mut scratch = vec![f64::NAN; batch * N::BATCH_SCRATCH];
+    let (mut xs, mut ys) = (vec![0.0; batch * N::INPUT], vec![0.0; batch * N::OUTPUT]);
+    for n in 0..steps {
+        let t = n as f64 * dt;
+        for b in 0..batch {
+            for k in 0..N::INPUT {
+                xs[b * N::INPUT + k] = (1.3 * t * (1.0 + b as f64) + k as f64).sin();
+            }
+            for k in 0..N::OUTPUT {
+                // Nonnegative and summing to ≤ 1 so cross-entropy targets are valid too.
+                ys[b * N::OUTPUT + k] =
+                    (0.5 + 0.5 * (0.7 * t + (b + k) as f64).cos()) / N::OUTPUT as f64;
+            }
+        }
+        for b in 0..batch {
+            N::online_step(
+                &p,
+                &mut s1[b * N::STATE..(b + 1) * N::STATE],
+                &mut l1[b * N::LOCAL..(b + 1) * N::LOCAL],
+                &xs[b * N::INPUT..(b + 1) * N::INPUT],
+                &ys[b * N::OUTPUT..(b + 1) * N::OUTPUT],
+                1.0,
+                gamma,
+                dt,
+                &mut g1,
+            );
+        }
+        // A NaN-filled scratch proves the kernel never reads stale scratch entries.
+        scratch.fill(f64::NAN);
+        N::online_step_batch(
+            &p,
+            &mut s2,
+            &mut l2,
+            &xs,
+            &ys,
+            1.0,
+            gamma,
+            dt,
+            &mut g2,
+            batch,
+            &mut scratch,
+        );
+    }
+    let rel = |a: &[f64], b: &[f64]| {
+        let scale = a.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-300);
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs() / scale)
+            .fold(
+                0.0f64,
+                |m, e| if e.is_nan() { f64::INFINITY } else { m.max(e) },
+            )
+    };
+    rel(&s1, &s2).max(rel(&l1, &l2)).max(rel(&g1, &g2))
+}
+
+/// The two differ only in the order of the synaptic sums (GEMM blocks vs a dot product with
+/// four partial sums): ≤ k·ε ≈ 64 · 1.1e-16 = 7e-15 relative per sum, carried through 200
+/// stable steps and accumulated into gradients over 200 steps: well below 1e-11. A wrong
+/// index, transposition or missed term is O(1).
+const TOL: f64 = 1e-11;
+
+#[test]
+fn batched_online_step_equals_the_per_sample_steps() {
+    for (name, err) in [
+        ("LagNet", batch_vs_per_sample::<models::LagNet>(5, 200, 0.0)),
+        (
+            "AdaptNet",
+            batch_vs_per_sample::<models::AdaptNet>(3, 200, 0.0),
+        ),
+        (
+            "MixedNet",
+            batch_vs_per_sample::<models::MixedNet>(4, 200, 0.0),
+        ),
+        ("LeNet", batch_vs_per_sample::<models::LeNet>(6, 200, 0.1)),
+        ("Linear", batch_vs_per_sample::<models::Linear>(1, 200, 0.0)),
+        ("Chain", batch_vs_per_sample::<models::Chain>(7, 200, 0.3)),
+    ] {
+        println!("{name}: max relative difference {err:e}");
+        assert!(err <= TOL, "{name}: {err:e} > {TOL:e}");
+    }
+}
+
+/// Without nudging (γ = 0) the online step's forward part is exactly the Euler step: the
+/// state trajectory of a learning run equals the plain simulation, bit for bit (the same
+/// emitted expressions in the same order).
+#[test]
+fn online_step_without_nudging_moves_the_state_like_euler_step() {
+    fn one<N: Network>() {
+        let p: Vec<f64> = init_params::<N, f64>(3);
+        let (mut s1, mut s2) = (vec![0.0; N::STATE], vec![0.0; N::STATE]);
+        let (mut local, mut grad) = (vec![0.0; N::LOCAL], vec![0.0; N::PARAMS]);
+        let y = vec![1.0 / N::OUTPUT as f64; N::OUTPUT];
+        for n in 0..300 {
+            let x: Vec<f64> = (0..N::INPUT)
+                .map(|k| (0.05 * n as f64 * (k + 1) as f64).sin())
+                .collect();
+            N::euler_step(&p, &mut s1, &x, 0.01);
+            N::online_step(&p, &mut s2, &mut local, &x, &y, 1.0, 0.0, 0.01, &mut grad);
+            assert_eq!(s1, s2, "{} step {n}", N::NAME);
+        }
+    }
+    one::<models::LagNet>();
+    one::<models::AdaptNet>();
+    one::<models::MixedNet>();
+    one::<models::LeNet>();
+}
+
+/// `ParallelOnline` (chunks of the batch on the rayon pool, gradients summed afterwards)
+/// against the single call. The matrix kernels pick their tiling (and fused or separate
+/// multiply-adds) by the batch width, so states differ in the last bits (≤ 1e-13 relative
+/// after 100 stable steps); the gradients differ also in the order of the batch sum. A lost
+/// or doubled chunk is O(1).
+#[test]
+fn parallel_chunks_equal_the_single_batched_step() {
+    fn one<N: Network>(batch: usize, chunks: usize) {
+        let p: Vec<f64> = init_params::<N, f64>(11);
+        let (mut s1, mut l1, mut g1) = (
+            vec![0.0; batch * N::STATE],
+            vec![0.0; batch * N::LOCAL],
+            vec![0.0; N::PARAMS],
+        );
+        let (mut s2, mut l2, mut g2) = (s1.clone(), l1.clone(), g1.clone());
+        let mut scratch = vec![0.0; batch * N::BATCH_SCRATCH];
+        let mut par = vle::ParallelOnline::<f64>::new::<N>(batch, chunks);
+        assert_eq!(par.chunks(), chunks.min(batch));
+        let ys = vec![0.5 / N::OUTPUT as f64; batch * N::OUTPUT];
+        for n in 0..100 {
+            let xs: Vec<f64> = (0..batch * N::INPUT)
+                .map(|k| (0.03 * n as f64 * (1 + k) as f64).sin())
+                .collect();
+            N::online_step_batch(
+                &p,
+                &mut s1,
+                &mut l1,
+                &xs,
+                &ys,
+                1.0,
+                0.0,
+                0.01,
+                &mut g1,
+                batch,
+                &mut scratch,
+            );
+            par.step::<N>(&p, &mut s2, &mut l2, &xs, &ys, 1.0, 0.0, 0.01, &mut g2);
+        }
+        for (v1, v2) in [(&s1, &s2), (&l1, &l2), (&g1, &g2)] {
+            let scale = v1.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (a, b) in v1.iter().zip(v2.iter()) {
+                assert!((a - b).abs() <= 1e-13 * scale, "{}: {a} vs {b}", N::NAME);
+            }
+        }
+    }
+    one::<models::LagNet>(7, 3);
+    one::<models::MixedNet>(10, 4);
+    one::<models::AdaptNet>(2, 2);
+}
+
+/// The batched exact gradient (`Bptt::gradient_batch`: Euler steps and their reverse mode as
+/// matrix products over the batch) against the per-sample sweep, with a full tape and with
+/// checkpoints. Only the order of the batch and synaptic sums differs (≤ 1e-12 relative over
+/// 150 steps); a wrong index or transposition is O(1).
+#[test]
+fn batched_exact_gradient_equals_the_per_sample_sweeps() {
+    fn one<N: Network>(batch: usize, tape: vle::Tape) {
+        let p: Vec<f64> = init_params::<N, f64>(5);
+        let steps = 150;
+        let xs: Vec<f64> = (0..batch * steps * N::INPUT)
+            .map(|k| (0.013 * k as f64).sin())
+            .collect();
+        let ys: Vec<f64> = (0..batch * steps * N::OUTPUT)
+            .map(|k| (0.5 + 0.4 * (0.007 * k as f64).cos()) / N::OUTPUT as f64)
+            .collect();
+        let (nx, ny) = (steps * N::INPUT, steps * N::OUTPUT);
+        let mut bptt = vle::Bptt::<N, f64>::new();
+        let (mut g1, mut loss1) = (vec![0.0; N::PARAMS], 0.0);
+        let mut s1 = vec![0.0; batch * N::STATE];
+        for b in 0..batch {
+            loss1 += bptt
+                .gradient(
+                    &p,
+                    &mut s1[b * N::STATE..(b + 1) * N::STATE],
+                    &xs[b * nx..(b + 1) * nx],
+                    &ys[b * ny..(b + 1) * ny],
+                    0.01,
+                    1.0,
+                    tape,
+                    &mut g1,
+                )
+                .unwrap();
+        }
+        let (mut g2, mut s2) = (vec![0.0; N::PARAMS], vec![0.0; batch * N::STATE]);
+        let loss2 = bptt
+            .gradient_batch(&p, &mut s2, &xs, &ys, 0.01, 1.0, tape, &mut g2)
+            .unwrap();
+        assert!((loss1 - loss2).abs() <= 1e-12 * loss1.abs(), "{}", N::NAME);
+        for (v1, v2) in [(&s1, &s2), (&g1, &g2)] {
+            let scale = v1.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            for (a, b) in v1.iter().zip(v2.iter()) {
+                assert!((a - b).abs() <= 1e-12 * scale, "{}: {a} vs {b}", N::NAME);
+            }
+        }
+    }
+    for tape in [vle::Tape::Full, vle::Tape::Checkpoint(0)] {
+        one::<models::LagNet>(4, tape);
+        one::<models::AdaptNet>(3, tape);
+        one::<models::MixedNet>(5, tape);
+        one::<models::LeNet>(2, tape);
+        one::<models::Chain>(1, tape);
+    }
+}
