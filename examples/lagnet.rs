@@ -137,6 +137,9 @@ fn run() -> Res<()> {
     // local_err[k][n], adjoint_err[k][n] for hidden neuron k at t = n·dt.
     let mut local_err = vec![Vec::with_capacity(err_steps); nh];
     let mut adj_err = vec![Vec::with_capacity(err_steps); nh];
+    // Membrane u and rate r = φ(ŭ) of every hidden neuron, after each step.
+    let mut membrane = vec![Vec::with_capacity(err_steps); nh];
+    let mut rate = vec![Vec::with_capacity(err_steps); nh];
     for n in 0..err_steps {
         signal.at(n as f64 * DT, &mut x, &mut y);
         LagNet::online_step(
@@ -154,6 +157,8 @@ fn run() -> Res<()> {
         let mut k = 0;
         for l in &hidden {
             for i in 0..l.size {
+                membrane[k].push(state[l.states[0].1 + i]);
+                rate[k].push(state[l.prospective_offset + i].tanh());
                 local_err[k].push(local[l.local_error_offset + i]);
                 adj_err[k].push(sweep.errors[n * LagNet::NEURONS + l.adjoint_error_offset + i]);
                 k += 1;
@@ -231,6 +236,10 @@ fn run() -> Res<()> {
     let (mut curve_gle, mut curve_bptt) = (Vec::new(), Vec::new());
     let bar = progress_bar(windows as u64, "lagnet");
     let (mut secs_gle, mut secs_bptt) = (0.0, 0.0);
+    // Alignment over training: cosine between the local update and the exact gradient at the
+    // local learner's current parameters (same measure as at the start), 20 times.
+    let align_every = (windows / 20).max(1);
+    let mut alignment = vec![(0.0, cmp.overall)];
     for k in 0..windows {
         let t0 = (k * window) as f64 * DT;
         let clock = Instant::now();
@@ -241,12 +250,23 @@ fn run() -> Res<()> {
         let h = bptt.run(&mut p_bptt, &[&signal], t0, 1, None)?;
         curve_bptt.push(h.loss[0]);
         secs_bptt += clock.elapsed().as_secs_f64();
+        if (k + 1) % align_every == 0 {
+            let c = compare_gradients::<LagNet, _>(&p_gle, &signal, DT, BETA, cmp_steps)?;
+            alignment.push((((k + 1) * window) as f64 * DT, c.overall));
+        }
         bar.inc(1);
         bar.set_message(format!(
             "loss local {:.2e} exact {:.2e}",
             curve_gle[k], curve_bptt[k]
         ));
     }
+    println!(
+        "alignment of the local update with the exact gradient during training (cosine at the \
+         local learner's parameters, {cmp_steps} steps from rest): start {:.4}, min {:.4}, final {:.4}",
+        alignment[0].1,
+        alignment.iter().map(|a| a.1).fold(f64::INFINITY, f64::min),
+        alignment[alignment.len() - 1].1
+    );
     bar.finish_and_clear();
     let tail = (windows / 10).max(1);
     let tail_mean = |c: &[f64]| common::mean(&c[c.len() - tail..]);
@@ -352,6 +372,59 @@ fn run() -> Res<()> {
         (1000, 600),
     )?;
 
+    // Membrane and rate traces (first 20 time units) and the whole trajectory as .npz.
+    let shown = (20.0 / DT) as usize;
+    let mut trace_panels = Vec::new();
+    for (k, name) in names.iter().enumerate().take(nh) {
+        let pts = |v: &[f64]| {
+            (0..shown.min(v.len()))
+                .map(|n| (n as f64 * DT, v[n]))
+                .collect()
+        };
+        trace_panels.push(
+            Panel::new(format!("{name}: membrane and rate"), "time", "value")
+                .line(Line::new("membrane u", pts(&membrane[k]), 0))
+                .line(Line::new("rate tanh(u + tau_r du/dt)", pts(&rate[k]), 1)),
+        );
+    }
+    let traces_png = dir.join("traces.png");
+    plot_panels(&traces_png, &trace_panels, 2, (1400, 900))?;
+    let traj_npz = dir.join("trajectory.npz");
+    let flat = |v: &[Vec<f64>]| -> Res<vle::io::Array> {
+        // neurons × steps
+        let data: Vec<f64> = v.iter().flatten().copied().collect();
+        Ok(vle::io::Array::from_f64(vec![v.len(), err_steps], data)?)
+    };
+    let t_arr = vle::io::Array::from_f64(vec![err_steps], t_err.clone())?;
+    vle::io::write_npz(
+        &traj_npz,
+        &[
+            ("time", &t_arr),
+            ("membrane", &flat(&membrane)?),
+            ("rate", &flat(&rate)?),
+            ("local_error", &flat(&local_err)?),
+            ("adjoint_error", &flat(&adj_err)?),
+        ],
+    )?;
+    println!("wrote {}, {}", traces_png.display(), traj_npz.display());
+
+    let align_csv = dir.join("alignment.csv");
+    let (at, ac): (Vec<f64>, Vec<f64>) = alignment.iter().copied().unzip();
+    write_csv(&align_csv, &["time", "cosine_local_vs_exact"], &[&at, &ac])?;
+    let align_png = dir.join("alignment.png");
+    plot_panels(
+        &align_png,
+        &[Panel::new(
+            "LagNet: alignment of the local rule with the exact gradient during training",
+            "time",
+            "cosine(local update, exact gradient)",
+        )
+        .line(Line::new("local rule (GLE)", alignment.clone(), 1))],
+        1,
+        (1000, 600),
+    )?;
+    println!("wrote {}, {}", align_csv.display(), align_png.display());
+
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "\nwrote {}, {}, {}, {}",
@@ -387,6 +460,10 @@ fn run() -> Res<()> {
         ("error_correlation", list(&corr)),
         ("error_rms_ratio", list(&gain)),
         ("cosine_local_vs_exact_at_start", jnum(cmp.overall)),
+        (
+            "cosine_local_vs_exact_final",
+            jnum(alignment[alignment.len() - 1].1),
+        ),
         ("first_loss_local", jnum(curve_gle[0])),
         ("final_loss_local", jnum(tail_mean(&curve_gle))),
         ("first_loss_exact", jnum(curve_bptt[0])),

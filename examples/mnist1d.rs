@@ -518,6 +518,8 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
     let (args, data, hold) = (setup.args, setup.data, setup.hold);
     let dt = args.dt;
     let mut p: Vec<T> = init_params::<Net, T>(seed);
+    // dt must not exceed any time constant (THEORY.md §6): refused before any work.
+    vle::validate_params::<Net, T>(&p, dt)?;
     let mut optimizer = Adam::<T>::new(setup.lr, learnable_mask::<Net>());
     let mut rng = Rng::new(seed ^ 0x05EE_D0FB_A7C4);
     let mut order: Vec<usize> = (0..data.n_train()).collect();
@@ -679,7 +681,11 @@ fn subset(d: &Dataset, n_train: usize, n_test: usize) -> Result<Dataset, Box<dyn
     )?)
 }
 
-fn main() -> Result<(), Box<dyn Error>> {
+fn main() -> std::process::ExitCode {
+    common::main_with(run)
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
     let args = Args::parse();
     let (mut data, source) = load_data(&args)?;

@@ -26,12 +26,18 @@ pub enum Tape {
 /// `ys[n] = y(t0 + (n+1)·dt)` for n = 0..steps-1.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Window {
+    /// Number of Euler steps N.
     pub steps: usize,
+    /// Inputs x_0..x_{N-1}, `steps × input_dim` (step-major).
     pub xs: Vec<f64>,
+    /// Targets y_1..y_N, `steps × target_dim` (step-major): the target of the state after
+    /// each step.
     pub ys: Vec<f64>,
 }
 
 impl Window {
+    /// Samples `steps` steps of `signal` from `t0` with step `dt`. The widths are the
+    /// signal's `input_dim()` and `target_dim()`; nothing is checked here.
     pub fn sample<S: Signal + ?Sized>(signal: &S, t0: f64, dt: f64, steps: usize) -> Self {
         let (di, dy) = (signal.input_dim(), signal.target_dim());
         let mut xs = vec![0.0; steps * di];
@@ -113,6 +119,7 @@ fn window_steps<N: Network, T>(xs: &[T], ys: &[T]) -> Result<usize> {
 }
 
 impl<N: Network, T: Scalar> Bptt<N, T> {
+    /// Empty buffers; they grow to the window (and batch) on the first call and are reused.
     pub fn new() -> Self {
         Bptt {
             tape: Vec::new(),

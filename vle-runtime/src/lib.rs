@@ -14,6 +14,8 @@
 //! - [`checkpoint`]: saving and loading parameters, optimizer and trainer state to resume runs.
 //! - [`signal`], [`optim`], [`rng`], [`error`]: inputs, optimisers, random numbers, errors.
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod continuous;
 pub mod data;

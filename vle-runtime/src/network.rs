@@ -8,9 +8,10 @@
 //!
 //! Time discretisation (the reference scheme of THEORY.md §6): per step of length `dt`, every
 //! layer reads the *previous* step's presynaptic quantities (one `dt` of delay per layer in each
-//! direction). The discrete state holds, per layer, the declared ODE states followed by the
-//! prospective quantity `p` (from which the rate `r = R(p)` is recomputed). The first
-//! [`Network::CONT`] entries of the discrete state are the ODE states alone: the continuous
+//! direction). The discrete state of generated networks holds first the declared ODE states of
+//! every layer, then the prospective quantity `p` of every layer (from which the rate
+//! `r = R(p)` is recomputed); each quantity is a block of `size` entries, neuron `i` at its
+//! offset `+ i`. The first [`Network::CONT`] entries (the ODE states alone) are the continuous
 //! system's state.
 
 use crate::Scalar;
@@ -41,10 +42,14 @@ pub struct ParamInfo {
     pub layer: &'static str,
     /// The symbol in the model: `"W"`, `"b"` or the neuron parameter's name.
     pub symbol: &'static str,
+    /// Weight, bias or neuron parameter.
     pub kind: ParamKind,
     /// Offset of the first entry in the flat parameter vector.
     pub offset: usize,
+    /// Rows: the size of the layer (one row per postsynaptic neuron).
     pub rows: usize,
+    /// Columns: the size of the presynaptic layer or input for a weight, 1 otherwise.
+    /// Entry `(i, j)` is at `offset + i * cols + j`.
     pub cols: usize,
     /// Whether `learn` lists it.
     pub learnable: bool,
@@ -73,17 +78,22 @@ impl ParamInfo {
 /// One layer: where its quantities live in the state slices.
 #[derive(Clone, Copy, Debug)]
 pub struct LayerInfo {
+    /// The layer's declared name (e.g. `"h1"`).
     pub name: &'static str,
+    /// Number of neurons.
     pub size: usize,
     /// Name of the neuron model.
     pub neuron: &'static str,
-    /// ODE state variables: (name, offset of neuron 0 in the discrete state).
+    /// ODE state variables: (name, offset of neuron 0 in the discrete state); neuron `i` is at
+    /// `offset + i`. All offsets are below [`Network::CONT`].
     pub states: &'static [(&'static str, usize)],
     /// Offset of the prospective quantity in the discrete state.
     pub prospective_offset: usize,
-    /// Offset of the local input error `e` (the error neuron's output) in the local state.
+    /// Offset of the local input error `e` (the error neuron's output) in the local state
+    /// (length [`Network::LOCAL`]).
     pub local_error_offset: usize,
-    /// Offset of the layer's input-level error in the continuous adjoint's error vector.
+    /// Offset of the layer's input-level error in the continuous adjoint's error vector
+    /// (`errors` of [`Network::adjoint_rhs`], length [`Network::NEURONS`]).
     pub adjoint_error_offset: usize,
 }
 
@@ -124,17 +134,29 @@ pub trait Network: 'static {
     /// per-sample implementations).
     const BATCH_SCRATCH: usize = 0;
 
+    /// The parameter tensors, in the order of their offsets; together they cover the
+    /// [`Network::PARAMS`] entries of the flat parameter vector.
     fn param_info() -> &'static [ParamInfo];
+    /// The layers, in declaration order (the layer the loss reads is the output layer, of
+    /// size [`Network::OUTPUT`]); their sizes add up to [`Network::NEURONS`].
     fn layer_info() -> &'static [LayerInfo];
+    /// The equations the macro derived (forward, exact adjoint, local rule), for people to
+    /// read.
     fn derivation() -> &'static Derivation;
 
-    /// Output rates `r_L = R(p_L)` of the current discrete state.
+    /// Output rates `r_L = R(p_L)` of the discrete state `state` (length [`Network::STATE`]):
+    /// overwrites `r[..OUTPUT]`.
     fn output<T: Scalar>(p: &[T], state: &[T], r: &mut [T]);
 
-    /// The instantaneous loss ℓ(r_L, y) of the current discrete state.
+    /// The instantaneous loss ℓ(r_L, y) of the discrete state `state` against the target `y`
+    /// (length [`Network::OUTPUT`]); not scaled by β or `dt`.
     fn loss<T: Scalar>(p: &[T], state: &[T], y: &[T]) -> T;
 
-    /// Adds `scale * ∂ℓ/∂state` into `adj` and `scale * ∂ℓ/∂p` into `grad`; returns ℓ.
+    /// Reverse mode of [`Network::loss`]: adds `scale * ∂ℓ/∂state` into `adj` (length
+    /// [`Network::STATE`]; for generated networks only the output layer's prospective entries
+    /// are touched) and `scale * ∂ℓ/∂p` into `grad` (length [`Network::PARAMS`]; the neuron
+    /// parameters the rate function reads, if any). Returns the unscaled ℓ. BPTT calls it
+    /// with `scale = β·dt`.
     fn loss_adjoint<T: Scalar>(
         p: &[T],
         state: &[T],
@@ -144,12 +166,19 @@ pub trait Network: 'static {
         grad: &mut [T],
     ) -> T;
 
-    /// One layer-synchronous explicit-Euler step of the forward dynamics.
+    /// One layer-synchronous explicit-Euler step of the forward dynamics, in place:
+    /// `state` (length [`Network::STATE`]) goes from `state_n` to `state_{n+1}` with the input
+    /// `x = x_n` (length [`Network::INPUT`]). Every layer reads the presynaptic rates `R(p)`
+    /// carried in `state_n` (one step of delay per layer) and writes its new ODE states and
+    /// the prospective value `p_{n+1} = prosp(s_n, ṡ_n)`.
     fn euler_step<T: Scalar>(p: &[T], state: &mut [T], x: &[T], dt: T);
 
     /// Reverse mode of [`Network::euler_step`] taken at `state` (the state *before* the step)
-    /// and input `x`: given `adj_next = ∂L/∂state_{n+1}`, writes `adj_prev = ∂L/∂state_n` and
-    /// adds the step's contribution to `∂L/∂p` into `grad`. Exact to rounding.
+    /// and input `x`: given `adj_next = ∂L/∂state_{n+1}`, overwrites every entry of
+    /// `adj_prev` with `∂L/∂state_n` through this step (both length [`Network::STATE`]; the
+    /// loss at `state_n` is added afterwards by the caller, with [`Network::loss_adjoint`]) and
+    /// adds the step's contribution to `∂L/∂p` into `grad` (length [`Network::PARAMS`]).
+    /// Exact to rounding: the transpose of the Jacobian of [`Network::euler_step`].
     fn euler_step_adjoint<T: Scalar>(
         p: &[T],
         state: &[T],
@@ -160,19 +189,28 @@ pub trait Network: 'static {
         grad: &mut [T],
     );
 
-    /// Right-hand side of the continuous system: `dc = dc/dt` at continuous state `c`
-    /// (length [`Network::CONT`]) and input `x`, layers chained without delay.
+    /// Right-hand side of the continuous system: overwrites `dc` with `dc/dt` at continuous
+    /// state `c` and input `x = x(t)` (`c`, `dc` of length [`Network::CONT`]), layers chained
+    /// without delay (each reads the rates of the instantaneous prospective potentials below
+    /// it). Writes NaN when [`Network::CONTINUOUS`] is false.
     fn rhs<T: Scalar>(p: &[T], c: &[T], x: &[T], dc: &mut [T]);
 
-    /// Recomputes the prospective quantities of the discrete state from its continuous part
-    /// (instantaneous chain, as in [`Network::rhs`]).
+    /// Recomputes the prospective quantities of the discrete state `state` (length
+    /// [`Network::STATE`]) from its continuous part `state[..CONT]` and the input `x`
+    /// (instantaneous chain, as in [`Network::rhs`]): overwrites the prospective entries,
+    /// leaves the ODE states alone. The continuous-time loss reads ℓ from a state refreshed
+    /// this way. Fills all of `state` with NaN when [`Network::CONTINUOUS`] is false.
     fn refresh_prospective<T: Scalar>(p: &[T], state: &mut [T], x: &[T]);
 
-    /// Right-hand side of the exact continuous adjoint (THEORY.md §4) in momentum form:
-    /// `costate` holds P = ∂𝓛/∂ṡ per ODE state; writes `dcostate = dP/dt`, the errors at each
-    /// neuron's synaptic input into `errors` (length [`Network::NEURONS`]) and the gradient
-    /// density ∂𝓛/∂θ into `grad_density` (overwritten). The terminal condition is P(T) = 0 and
-    /// dL/dθ = ∫ grad_density dt.
+    /// Right-hand side of the exact continuous adjoint (THEORY.md §4) in momentum form, at
+    /// continuous state `c` (length [`Network::CONT`]), input `x`, target `y` and loss weight
+    /// `beta` (𝓛 = βℓ + Σ λ·(Mṡ − f)): `costate` holds P = ∂𝓛/∂ṡ per ODE state (length
+    /// `CONT`). Overwrites `dcostate` with dP/dt = ∂𝓛/∂s (length `CONT`), `errors` with the
+    /// error at each neuron's synaptic input, −∂𝓛/∂I (length [`Network::NEURONS`], layer
+    /// blocks at [`LayerInfo::adjoint_error_offset`]; for GLE the mismatch error e), and
+    /// `grad_density` with ∂𝓛/∂θ (length [`Network::PARAMS`]). The terminal condition is
+    /// P(T) = 0, the sweep runs backwards in time, and dL/dθ = ∫ grad_density dt. Writes NaN
+    /// when [`Network::CONTINUOUS`] is false.
     #[allow(clippy::too_many_arguments)]
     fn adjoint_rhs<T: Scalar>(
         p: &[T],
@@ -186,9 +224,15 @@ pub trait Network: 'static {
         grad_density: &mut [T],
     );
 
-    /// One step of online learning with the local rule (THEORY.md §5): error neurons,
-    /// forward dynamics with nudging `gamma`, and the local gradient estimate of the step,
-    /// `dt * ĝ`, added into `grad` (descend with `p -= lr * grad`).
+    /// One step of online learning with the local rule (THEORY.md §5), in place, with input
+    /// `x = x_n` and target `y = y_n` (the target of the current `state_n`): the rate
+    /// sensitivities from `beta · ∂ℓ/∂r` and from the previous step's errors of the layers
+    /// above (one step of delay), the error neurons' Euler step (their states and the error e
+    /// in `local`, length [`Network::LOCAL`], updated in place), the local gradient
+    /// estimate of the step, `dt * ĝ` (an estimate of dL/dθ for L = β∫ℓ dt), *added* into
+    /// `grad` (length [`Network::PARAMS`]; descend with `p -= lr * grad`), and the forward
+    /// Euler step of `state` as in [`Network::euler_step`] with `gamma · e` added to each
+    /// neuron's synaptic input (nudging).
     #[allow(clippy::too_many_arguments)]
     fn online_step<T: Scalar>(
         p: &[T],
@@ -202,10 +246,11 @@ pub trait Network: 'static {
         grad: &mut [T],
     );
 
-    /// [`Network::euler_step`] for `batch` samples at once: `states` is `batch × STATE`, `xs`
-    /// `batch × INPUT` (sample-major); `scratch` holds at least `batch * BATCH_SCRATCH`
-    /// entries. Generated networks compute the synaptic sums as matrix products over the
-    /// batch; the result equals the per-sample steps up to rounding.
+    /// [`Network::euler_step`] for `batch` samples at once: `states` is `batch × STATE`
+    /// (updated in place), `xs` `batch × INPUT` (sample-major); `scratch` holds at least
+    /// `batch * BATCH_SCRATCH` entries (its contents on entry do not matter). Generated
+    /// networks compute the synaptic sums as matrix products over the batch; the result equals
+    /// the per-sample steps up to rounding.
     fn euler_step_batch<T: Scalar>(
         p: &[T],
         states: &mut [T],
@@ -226,8 +271,9 @@ pub trait Network: 'static {
     }
 
     /// [`Network::euler_step_adjoint`] for `batch` samples at once (layouts as in
-    /// [`Network::euler_step_batch`]; `adj_next` and `adj_prev` are `batch × STATE`); the
-    /// gradient of every sample is added into `grad`.
+    /// [`Network::euler_step_batch`]; `states` holds the states *before* the step, `adj_next`
+    /// and `adj_prev` are `batch × STATE`): every entry of `adj_prev` is overwritten, the
+    /// gradient of every sample is added into `grad` (summed over the batch).
     #[allow(clippy::too_many_arguments)]
     fn euler_step_adjoint_batch<T: Scalar>(
         p: &[T],

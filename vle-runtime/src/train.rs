@@ -16,8 +16,9 @@ use crate::{Network, Scalar};
 pub struct Progress {
     /// Parameter updates so far (in this trainer's lifetime).
     pub update: usize,
-    /// Steps taken in the current `run` call, and how many it will take.
+    /// Steps taken in the current `run` call.
     pub step: usize,
+    /// Steps the current `run` call will take in all.
     pub total_steps: usize,
     /// Mean ℓ per step and sample since the previous update.
     pub loss: f64,
@@ -36,9 +37,11 @@ pub struct History {
 }
 
 impl History {
+    /// Number of recorded updates.
     pub fn len(&self) -> usize {
         self.loss.len()
     }
+    /// Whether no update was recorded (e.g. a run shorter than `update_every` steps).
     pub fn is_empty(&self) -> bool {
         self.loss.is_empty()
     }
@@ -103,6 +106,8 @@ pub struct ExactSnapshot<T> {
 /// Settings of [`OnlineTrainer`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct OnlineConfig {
+    /// Euler step, in the time unit of the time constants (τm, τr); must be > 0 and ≤ every
+    /// time constant.
     pub dt: f64,
     /// Weight of the loss in the energy.
     pub beta: f64,
@@ -115,6 +120,9 @@ pub struct OnlineConfig {
 }
 
 impl OnlineConfig {
+    /// Checks the ranges: `dt` finite and > 0, `beta` finite and > 0, `gamma` finite,
+    /// `update_every` ≥ 1, `tau_max` ≥ `dt`. Returns [`Error::InvalidHyperParameter`] naming
+    /// the first setting out of range.
     pub fn validate(&self) -> Result<()> {
         hyper(
             "dt",
@@ -151,7 +159,10 @@ impl OnlineConfig {
 /// averaged over the batch, goes to the optimizer; learned time constants are clamped.
 /// State and accumulator persist across `run` calls, so calls chain into one stream.
 pub struct OnlineTrainer<N: Network, T: Scalar, O: Optimizer<T>> {
+    /// The settings, read and validated at every `run` call.
     pub config: OnlineConfig,
+    /// Applies the batch-mean accumulated gradient every `update_every` steps; its state
+    /// (e.g. Adam's moments) persists across `run` calls.
     pub optimizer: O,
     batch: usize,
     states: Vec<T>,
@@ -166,6 +177,9 @@ pub struct OnlineTrainer<N: Network, T: Scalar, O: Optimizer<T>> {
 }
 
 impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
+    /// A trainer for `batch` parallel streams, network and error-neuron states at zero.
+    /// Errors: [`Error::InvalidHyperParameter`] if `config` is out of range,
+    /// [`Error::EmptyData`] if `batch` is 0.
     pub fn new(config: OnlineConfig, batch: usize, optimizer: O) -> Result<Self> {
         config.validate()?;
         if batch == 0 {
@@ -321,7 +335,16 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
         Ok(())
     }
 
-    /// `steps` steps from `t0` with one signal per sample (or one for all).
+    /// `steps` steps from `t0` with one signal per sample (or one for all); updates `p` in
+    /// place every `config.update_every` steps and returns the loss of each update.
+    ///
+    /// Errors, before any step: [`Error::InvalidHyperParameter`] (config),
+    /// [`Error::Length`], [`Error::NonFinite`], [`Error::NonPositiveTimeConstant`] or
+    /// [`Error::TimeConstantBelowDt`] (parameters, see [`validate_params`]),
+    /// [`Error::EmptyData`] or [`Error::Length`] (no signals, or their count or widths do not
+    /// match the batch and the network). During the run: [`Error::NonFinite`] naming the first
+    /// non-finite state (step, sample), gradient or parameter; the run stops there, with the
+    /// steps and updates before it kept.
     pub fn run<S: Signal>(
         &mut self,
         p: &mut [T],
@@ -394,7 +417,8 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
             }
             self.steps += 1;
             self.pending_steps += 1;
-            if self.pending_steps == cfg.update_every {
+            // `>=`: `config` is public and `update_every` may be lowered between runs.
+            if self.pending_steps >= cfg.update_every {
                 let inv = T::one() / T::from_f64(self.batch as f64);
                 self.grad.iter_mut().for_each(|g| *g *= inv);
                 zero_non_learnable::<N, T>(&mut self.grad);
@@ -426,10 +450,15 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
 /// Settings of [`ExactTrainer`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExactConfig {
+    /// Euler step, in the time unit of the time constants (τm, τr); must be > 0 and ≤ every
+    /// time constant.
     pub dt: f64,
+    /// Weight of the loss: L = β·dt·Σ ℓ over a window (scales the gradient, not the
+    /// reported loss).
     pub beta: f64,
     /// Steps per window (one optimizer step per window).
     pub window: usize,
+    /// How the backward sweep keeps the forward states (memory against recomputation).
     pub tape: Tape,
     /// Start each window from the previous window's final state (truncated BPTT); otherwise
     /// from zero.
@@ -439,6 +468,9 @@ pub struct ExactConfig {
 }
 
 impl ExactConfig {
+    /// Checks the ranges: `dt` finite and > 0, `beta` finite and > 0, `window` ≥ 1,
+    /// `tau_max` ≥ `dt`. Returns [`Error::InvalidHyperParameter`] naming the first setting out
+    /// of range.
     pub fn validate(&self) -> Result<()> {
         hyper(
             "dt",
@@ -469,7 +501,10 @@ impl ExactConfig {
 
 /// Training with exact discrete gradients ([`crate::exact`]) over consecutive windows.
 pub struct ExactTrainer<N: Network, T: Scalar, O: Optimizer<T>> {
+    /// The settings, read and validated at every `run` call.
     pub config: ExactConfig,
+    /// Applies the batch-mean gradient of each window; its state (e.g. Adam's moments)
+    /// persists across `run` calls.
     pub optimizer: O,
     batch: usize,
     states: Vec<T>,
@@ -479,6 +514,9 @@ pub struct ExactTrainer<N: Network, T: Scalar, O: Optimizer<T>> {
 }
 
 impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
+    /// A trainer for `batch` parallel streams, network states at zero. Errors:
+    /// [`Error::InvalidHyperParameter`] if `config` is out of range, [`Error::EmptyData`] if
+    /// `batch` is 0.
     pub fn new(config: ExactConfig, batch: usize, optimizer: O) -> Result<Self> {
         config.validate()?;
         if batch == 0 {
@@ -497,9 +535,12 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
         })
     }
 
+    /// Zeroes the network states (e.g. between sequences); keeps the optimizer and the
+    /// counters. With `carry_state: false` every window starts from zero anyway.
     pub fn reset_state(&mut self) {
         self.states.iter_mut().for_each(|v| *v = T::zero());
     }
+    /// Network states at the end of the last window, `B × STATE` (sample-major).
     pub fn states(&self) -> &[T] {
         &self.states
     }
@@ -586,7 +627,13 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
     }
 
     /// `windows` windows of `config.window` steps from `t0`, one signal per sample (or one
-    /// for all). Window w covers [t0 + w·W·dt, t0 + (w+1)·W·dt].
+    /// for all). Window w covers [t0 + w·W·dt, t0 + (w+1)·W·dt]; `p` is updated in place after
+    /// each window, and the history holds each window's mean ℓ per step and sample.
+    ///
+    /// Errors, before any window: as for [`OnlineTrainer::run`] (config, parameters,
+    /// signals). During the run: [`Error::NonFinite`] naming the first non-finite state
+    /// (global step, sample), gradient or parameter; the run stops there, with the windows
+    /// before it kept.
     pub fn run<S: Signal>(
         &mut self,
         p: &mut [T],

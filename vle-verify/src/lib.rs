@@ -133,6 +133,8 @@
 //! [`Network::output`]: vle_runtime::Network::output
 //! [`Network::CONTINUOUS`]: vle_runtime::Network::CONTINUOUS
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod dual;
 pub mod fd;
