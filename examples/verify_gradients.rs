@@ -6,7 +6,8 @@
 //! summarises, per model, the worst relative errors, the observed orders and the cosines.
 //!
 //! ```sh
-//! cargo run --release --example verify_gradients
+//! cargo run --release --example verify_gradients            # the full run (≈ 10 s in release)
+//! cargo run --example verify_gradients -- --quick            # CI smoke: 1 case, no Dopri5 references
 //! ```
 //!
 //! Exit status 1 when any check failed (the diagnostics are printed above the JSON line).
@@ -18,9 +19,20 @@ mod zoo;
 
 use std::time::Instant;
 
+use clap::Parser;
+
 use vle::verify::report::{json_num, json_str};
 use vle::verify::{check, Report};
 use vle::Network;
+
+/// Checks the generated gradients of every model of the test zoos and summarises them.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Smoke mode: one case per model, short windows, no Dopri5 references.
+    #[arg(long)]
+    quick: bool,
+}
 
 /// One model's summary, already as a JSON object.
 struct Summary {
@@ -63,18 +75,28 @@ fn finite_cosines(r: &Report) -> (f64, f64) {
     (min, v.iter().sum::<f64>() / v.len() as f64)
 }
 
-fn verify<N: Network>(seed: u64) -> Summary {
+fn verify<N: Network>(seed: u64, quick: bool) -> Summary {
     let started = Instant::now();
     // The full check in the default band (0.1–2 cycles per unit time): gradients and
-    // references. Two random cases of 200 steps of dt = 0.01.
-    let full = check::<N>().seed(seed).cases(2).max_entries(16).try_run();
+    // references. Two random cases of 200 steps of dt = 0.01 (quick: one, no references).
+    let full = if quick {
+        check::<N>()
+            .seed(seed)
+            .cases(1)
+            .max_entries(4)
+            .ode_forward(false)
+            .ode_adjoint(false)
+            .try_run()
+    } else {
+        check::<N>().seed(seed).cases(2).max_entries(16).try_run()
+    };
     // The local rule in the slow regime ω·τ ≪ 1 of THEORY.md §5, where it should approach the
     // exact gradient: a long window, low frequencies, gradients only.
     let slow = check::<N>()
         .seed(seed)
-        .cases(2)
+        .cases(if quick { 1 } else { 2 })
         .dt(0.05)
-        .steps(2000)
+        .steps(if quick { 400 } else { 2000 })
         .frequencies(0.01, 0.05)
         .max_entries(4)
         .ode_forward(false)
@@ -149,22 +171,23 @@ fn verify<N: Network>(seed: u64) -> Summary {
 }
 
 fn main() {
+    let quick = Args::parse().quick;
     let started = Instant::now();
     let summaries = [
-        verify::<zoo::ZooSingle>(1),
-        verify::<zoo::ZooLagLine>(2),
-        verify::<zoo::ZooPower>(3),
-        verify::<zoo::ZooTrig>(4),
-        verify::<zoo::ZooAdaptive>(5),
-        verify::<zoo::ZooDeep>(6),
-        verify::<zoo::ZooRecurrent>(7),
-        verify::<zoo::ZooRecAdaptive>(8),
-        verify::<models::LagNet>(9),
-        verify::<models::AdaptNet>(10),
-        verify::<models::MixedNet>(11),
-        verify::<models::LeNet>(12),
-        verify::<models::Linear>(13),
-        verify::<models::Chain>(14),
+        verify::<zoo::ZooSingle>(1, quick),
+        verify::<zoo::ZooLagLine>(2, quick),
+        verify::<zoo::ZooPower>(3, quick),
+        verify::<zoo::ZooTrig>(4, quick),
+        verify::<zoo::ZooAdaptive>(5, quick),
+        verify::<zoo::ZooDeep>(6, quick),
+        verify::<zoo::ZooRecurrent>(7, quick),
+        verify::<zoo::ZooRecAdaptive>(8, quick),
+        verify::<models::LagNet>(9, quick),
+        verify::<models::AdaptNet>(10, quick),
+        verify::<models::MixedNet>(11, quick),
+        verify::<models::LeNet>(12, quick),
+        verify::<models::Linear>(13, quick),
+        verify::<models::Chain>(14, quick),
     ];
     let failed = summaries.iter().any(|s| s.failed);
     let models: Vec<&str> = summaries.iter().map(|s| s.json.as_str()).collect();

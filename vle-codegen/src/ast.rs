@@ -5,13 +5,21 @@ use syn::Ident;
 
 /// A whole `network` declaration.
 pub struct Model {
+    /// Outer attributes before `network` (doc comments, `#[...]`), copied onto the generated type.
     pub attrs: Vec<syn::Attribute>,
+    /// Visibility of the generated type (`pub`, `pub(crate)` or inherited).
     pub vis: syn::Visibility,
+    /// The network's name: the name of the generated type.
     pub name: Ident,
+    /// `neuron` declarations, in source order.
     pub neurons: Vec<NeuronDecl>,
+    /// `fn` formulas, in source order.
     pub functions: Vec<FnDecl>,
+    /// `input` declarations (validation accepts exactly one).
     pub inputs: Vec<InputDecl>,
+    /// `layer` declarations, in source order (a layer reads only earlier layers or itself).
     pub layers: Vec<LayerDecl>,
+    /// `energy` declarations (validation accepts exactly one).
     pub energies: Vec<EnergyDecl>,
     /// `learn W, b, tau_m;` (all `learn` statements, concatenated).
     pub learn: Vec<Ident>,
@@ -19,6 +27,7 @@ pub struct Model {
 
 /// `neuron Name { ... }`.
 pub struct NeuronDecl {
+    /// The neuron model's name, referenced by layers (`layer h: 2 = Name ...`).
     pub name: Ident,
     /// `param tau_m, tau_r;` — per-neuron parameters; names starting with `tau` are time constants.
     pub params: Vec<Ident>,
@@ -38,30 +47,44 @@ pub struct NeuronDecl {
 
 /// `name = expr`.
 pub struct Def {
+    /// The defined name.
     pub name: Ident,
+    /// Its defining expression.
     pub expr: MathExpr,
 }
 
 /// `fn name(a, b) = expr;` — a user formula, expanded inline.
 pub struct FnDecl {
+    /// The formula's name (must not be a built-in).
     pub name: Ident,
+    /// Parameter names, the only names its body may use.
     pub args: Vec<Ident>,
+    /// The formula, inlined at every call with the arguments substituted.
     pub body: MathExpr,
 }
 
 /// `input x: 1;`
 pub struct InputDecl {
+    /// The input's name, used as a layer source.
     pub name: Ident,
+    /// Number of input channels (the width of `x`).
     pub size: usize,
+    /// Span of the size literal, for errors about it.
     pub size_span: Span,
 }
 
 /// `layer h1: 2 = Gle { phi: tanh, tau_m: 1.0 } <- x + bias;`
 pub struct LayerDecl {
+    /// The layer's name.
     pub name: Ident,
+    /// Number of neurons.
     pub size: usize,
+    /// Span of the size literal, for errors about it.
     pub size_span: Span,
+    /// The neuron model every neuron of the layer runs.
     pub neuron: Ident,
+    /// Parameter values and activation functions, `{ phi: tanh, tau_m: 1.0 }` (empty without
+    /// braces).
     pub bindings: Vec<Binding>,
     /// Presynaptic sources; the layer's own name is a recurrent projection.
     pub sources: Vec<Ident>,
@@ -71,10 +94,13 @@ pub struct LayerDecl {
 
 /// `key: value` inside a layer's braces.
 pub struct Binding {
+    /// A `param` or `activation` name of the layer's neuron model.
     pub key: Ident,
+    /// What it is bound to.
     pub value: BindingValue,
 }
 
+/// The right-hand side of a [`Binding`].
 pub enum BindingValue {
     /// An activation bound to a function name (`phi: tanh`).
     Func(Ident),
@@ -84,23 +110,35 @@ pub enum BindingValue {
 
 /// `value` or `value; count` in a parameter list.
 pub struct ValueGroup {
+    /// The number (a leading `-` included).
     pub value: f64,
+    /// How many neurons get it: `count` in `value; count`, 1 for a plain list entry, and 0 for a
+    /// bare number outside brackets (broadcast to the whole layer).
     pub count: usize,
+    /// Span of the number's digits (not of a leading `-`), for errors about the value.
     pub span: Span,
 }
 
 /// `energy = ...;`
 pub struct EnergyDecl {
+    /// Span of the `=`, for errors about the energy as a whole (a missing term, a duplicate).
     pub eq_span: Span,
+    /// The right-hand side, `0.5 * sum_sq(...) + beta * loss`.
     pub expr: MathExpr,
 }
 
+/// A binary operator of [`MathExpr::Bin`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BinOp {
+    /// `a + b`.
     Add,
+    /// `a - b`.
     Sub,
+    /// `a * b`.
     Mul,
+    /// `a / b`.
     Div,
+    /// `a ^ b` (power; right-associative).
     Pow,
 }
 
@@ -108,28 +146,46 @@ pub enum BinOp {
 /// which binds tighter than `*` and `/`, then `+` and `-`).
 #[derive(Clone)]
 pub enum MathExpr {
+    /// A numeric literal (integer or float).
     Num {
+        /// Its value.
         value: f64,
+        /// Span of the literal.
         span: Span,
     },
+    /// A plain name: a state, parameter, definition, `input`, a `fn` argument, `beta`, `target`.
     Var(Ident),
     /// `layer.quantity`, e.g. `out.r`.
     Field {
+        /// The layer name (`out`).
         base: Ident,
+        /// The quantity (`r`; the loss accepts only the layer's rate).
         field: Ident,
     },
+    /// A call `func(args)`: a built-in, a `fn`, an activation slot, `d(state)`, or in the
+    /// energy `sum_sq`, `mse`, `cross_entropy`, `sum`.
     Call {
+        /// The called name.
         func: Ident,
+        /// The arguments, in order.
         args: Vec<MathExpr>,
     },
+    /// Unary minus `-expr`.
     Neg {
+        /// Span of the `-`.
         span: Span,
+        /// The negated expression.
         expr: Box<MathExpr>,
     },
+    /// A binary operation `lhs op rhs`.
     Bin {
+        /// The operator.
         op: BinOp,
+        /// Span of the operator token.
         span: Span,
+        /// Left operand.
         lhs: Box<MathExpr>,
+        /// Right operand.
         rhs: Box<MathExpr>,
     },
 }

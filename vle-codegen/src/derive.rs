@@ -91,14 +91,19 @@ pub const INPUT: &str = "input";
 /// What an activation slot is bound to in a layer.
 #[derive(Clone)]
 pub enum Activation {
+    /// A built-in elementary function (`tanh`, `sigmoid`, ...).
     Builtin(Func),
+    /// `identity`: the argument itself.
     Identity,
+    /// A one-argument `fn` formula, by index into the model's functions; inlined.
     User(usize),
 }
 
 /// Lowering context: the user formulas of the network and where errors go.
 pub struct Scope<'a> {
+    /// The network's `fn` formulas (what [`Activation::User`] indexes).
     pub functions: &'a [FnDecl],
+    /// Errors found while lowering are pushed here; lowering continues past them.
     pub errors: &'a mut Vec<syn::Error>,
 }
 
@@ -127,20 +132,33 @@ struct NeuronLowerer<'n> {
 
 /// The derived symbolic model of one layer's neurons.
 pub struct NeuronSym {
+    /// The graph that holds every expression of this neuron (and of the kernels derived from it).
     pub g: Graph,
+    /// Name of the neuron model.
     pub neuron: String,
+    /// State names, in declaration order.
     pub states: Vec<String>,
+    /// Parameter names, in declaration order (the order of `theta` and of [`Layer::values`]).
+    ///
+    /// [`Layer::values`]: crate::validate::Layer::values
     pub params: Vec<String>,
+    /// Mismatch names, in declaration order (one per state).
     pub mismatch_names: Vec<String>,
+    /// Name of the prospective quantity (`ubreve` for GLE).
     pub prospective_name: String,
+    /// Name of the rate (`r`); the loss reads `layer.<rate_name>`.
     pub rate_name: String,
-    /// State symbols s_k and their time derivatives d_s_k.
+    /// State symbols s_k, named as declared.
     pub s: Vec<Expr>,
+    /// Their time derivatives ṡ_k, symbols `d_<state>` (`d(u)` in the DSL).
     pub ds: Vec<Expr>,
+    /// Parameter symbols θ, in `params` order.
     pub theta: Vec<Expr>,
+    /// The synaptic-input symbol `input` (Σ W r_pre + b, assembled by the generator).
     pub input: Expr,
     /// The carried prospective value (symbol `p`), argument of the rate.
     pub p: Expr,
+    /// The time-step symbol `dt`.
     pub dt: Expr,
     /// Mismatches m_j(s, ṡ, input, θ).
     pub m: Vec<Expr>,
@@ -154,46 +172,64 @@ pub struct NeuronSym {
 
 /// The Euler step of one neuron.
 pub struct EulerExprs {
+    /// s_{n+1} = s_n + dt f(s_n, input, θ), per state.
     pub s_next: Vec<Expr>,
+    /// The prospective value carried to the next step, p_{n+1} = prosp(s_n, ṡ_n).
     pub p_next: Expr,
 }
 
 /// Reverse mode of the Euler step of one neuron, in the adjoint symbols `adj_<state>`, `adj_p`.
 pub struct EulerAdjointExprs {
+    /// The symbols `adj_<state>`: the adjoint (loss sensitivity) of each s_{n+1}.
     pub adj_vars: Vec<Expr>,
+    /// The symbol `adj_p`: the adjoint of p_{n+1}.
     pub adj_p: Expr,
+    /// ∂J/∂s_k: the adjoint carried back to each state s_n.
     pub a_s: Vec<Expr>,
+    /// ∂J/∂input: the adjoint of the synaptic input (to weights, bias and presynaptic rates).
     pub a_input: Expr,
+    /// ∂J/∂θ: this step's contribution to each parameter's gradient, in `theta` order.
     pub a_theta: Vec<Expr>,
 }
 
 /// The rate and its derivatives at the carried prospective value.
 pub struct RateExprs {
+    /// The rate R(p, θ).
     pub r: Expr,
+    /// R'(p) = ∂R/∂p (φ'(ŭ) for GLE).
     pub r_dp: Expr,
+    /// ∂R/∂θ, in `theta` order.
     pub r_dtheta: Vec<Expr>,
 }
 
 /// The exact continuous adjoint of one neuron in momentum form, with costate symbols
 /// `costate_<state>` and the rate sensitivity `g_r`.
 pub struct AdjointExprs {
+    /// The costate symbols `costate_<state>`: the momenta P_k = ∂𝓛/∂ṡ_k, with P(T) = 0.
     pub costate: Vec<Expr>,
+    /// The symbol `g_r`: the rate's total sensitivity ∂𝓛/∂r (from the layers above and the loss).
     pub g_r: Expr,
     /// The multipliers λ_j of the mismatches.
     pub lambda: Vec<Expr>,
+    /// dP_k/dt = ∂𝓛/∂s_k, on shell; integrated backwards in time from P(T) = 0.
     pub d_costate: Vec<Expr>,
     /// q = Σ λ_j ∂m_j/∂input (the loss density's sensitivity to the synaptic input).
     pub q: Expr,
+    /// Gradient densities ∂𝓛/∂θ, in `theta` order: dL/dθ = ∫ ∂𝓛/∂θ dt.
     pub grad_theta: Vec<Expr>,
 }
 
 /// The local rule: the error neuron (linearised inverse of the neuron's input→prospective
 /// filter), with error-state symbols `v_<state>` and `g_r`.
 pub struct LocalExprs {
+    /// The error-neuron state symbols `v_<state>` (one per state of the neuron).
     pub v: Vec<Expr>,
+    /// The symbol `g_r`: the rate sensitivity that drives the error neuron (from the layers
+    /// above and the loss; without the recurrent part, see `g_rec`).
     pub g_r: Expr,
     /// ê: the error at the prospective quantity, −R'(p) g_r.
     pub e_hat: Expr,
+    /// The error neuron's dynamics v̇_k (for GLE, v̇ = (ê − v)/τr).
     pub dv: Vec<Expr>,
     /// ε: the error at the synaptic input (for GLE, e = v + τm v̇), recurrent part included.
     pub eps: Expr,

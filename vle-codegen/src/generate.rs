@@ -15,40 +15,71 @@ use crate::validate::{is_time_constant, Layer, Loss, Net, SourceKind};
 
 /// Where everything lives in the flat slices.
 pub struct Layout {
+    /// The parameter tensors in offset order: per layer, its weights (one per source), its
+    /// bias, then its neuron parameters.
     pub params: Vec<ParamEntry>,
+    /// Length of the flat parameter vector (`Network::PARAMS`).
     pub n_params: usize,
     /// Per layer, per state: offset in the discrete state.
     pub s_off: Vec<Vec<usize>>,
     /// Per layer: offset of the prospective value.
     pub p_off: Vec<usize>,
+    /// Length of the continuous state: every layer's ODE states, a prefix of the discrete
+    /// state (`Network::CONT`).
     pub n_cont: usize,
+    /// Length of the discrete state: the continuous state followed by every layer's carried
+    /// prospective value (`Network::STATE`).
     pub n_state: usize,
     /// Per layer, per state: error-neuron state offset in the local state.
     pub v_off: Vec<Vec<usize>>,
+    /// Per layer: offset of the local error ε (the error neuron's output) in the local state.
     pub eps_off: Vec<usize>,
+    /// Length of the local-rule state: error-neuron states and ε of every layer
+    /// (`Network::LOCAL`).
     pub n_local: usize,
+    /// Per layer: offset of its neurons in the per-neuron error vectors (the `errors` of
+    /// `adjoint_rhs`).
     pub err_off: Vec<usize>,
+    /// Total number of neurons, the length of those vectors (`Network::NEURONS`).
     pub n_neurons: usize,
 }
 
+/// One parameter tensor of the flat parameter vector (emitted as a `::vle::ParamInfo`).
 pub struct ParamEntry {
+    /// Full name: `h1.W<-x`, `h1.b`, `h1.tau_m`.
     pub name: String,
+    /// Index of the layer it belongs to.
     pub layer: usize,
+    /// The symbol in the model: `W`, `b` or the neuron parameter's name.
     pub symbol: String,
+    /// Weight, bias or neuron parameter.
     pub kind: EntryKind,
+    /// Offset of its first entry.
     pub offset: usize,
+    /// The layer's size (one row per postsynaptic neuron).
     pub rows: usize,
+    /// The source's size for a weight, 1 otherwise; entry (i, j) is at `offset + i * cols + j`.
     pub cols: usize,
+    /// Whether `learn` lists it.
     pub learnable: bool,
+    /// Whether it is a time constant (name starting with `tau`).
     pub time_constant: bool,
+    /// Declared values of a neuron parameter: one if all neurons share it, else one per
+    /// neuron; empty for weights and biases.
     pub defaults: Vec<f64>,
+    /// Name of the generated associated constant that holds `offset` (`W_H1_X`, `B_H1`,
+    /// `H1_TAU_M`).
     pub konst: Ident,
 }
 
+/// What a [`ParamEntry`] is.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum EntryKind {
+    /// The weight matrix of a projection, by index into the layer's sources.
     Weight(usize),
+    /// The layer's bias.
     Bias,
+    /// A neuron parameter, by index into the layer's `sym.params`.
     Neuron(usize),
 }
 
@@ -57,6 +88,7 @@ fn upper(s: &str) -> String {
 }
 
 impl Layout {
+    /// Lays out the parameters and the per-sample state slices of a checked network.
     pub fn new(net: &Net) -> Layout {
         let mut params = Vec::new();
         let mut off = 0;
@@ -261,6 +293,7 @@ fn emit_block(
 }
 
 impl<'n> Generator<'n> {
+    /// A generator for `net`, with its [`Layout`] computed.
     pub fn new(net: &'n mut Net) -> Self {
         let layout = Layout::new(net);
         Generator { net, layout }
@@ -1729,6 +1762,8 @@ impl<'n> Generator<'n> {
         )
     }
 
+    /// The network type, its layout constants, `DERIVATION_TEXT`/`DERIVATION_LATEX` and its
+    /// `::vle::Network` implementation with every kernel.
     pub fn generate(mut self) -> TokenStream {
         let euler = self.euler_step();
         let euler_adj = self.euler_step_adjoint();

@@ -3,12 +3,14 @@
 //!
 //! 1. [`parse`]: tokens → [`ast`] (syntax only);
 //! 2. [`validate`]: names, sizes, bindings, energy, `learn`; builds the symbolic model of each
-//!    layer with [`derive`] (forward dynamics, exact adjoint, local rule) on the [`sym`] engine;
+//!    layer with [`derive`](mod@derive) (forward dynamics, exact adjoint, local rule) on the
+//!    [`sym`] engine;
 //! 3. [`generate`]: the network type and its kernels; [`text`]: the readable derivation.
 //!
 //! Errors are `syn::Error`s spanned on the user's tokens and combined; the expansion of a model
 //! with errors is the errors alone (no generated code that could fail to compile in turn).
 
+#![warn(missing_docs)]
 // Index loops mirror the matrix notation of the derivations (A[j][k], B[j][k]).
 #![allow(clippy::needless_range_loop)]
 

@@ -15,41 +15,67 @@ use crate::sym::{Expr, Graph};
 
 /// A checked network.
 pub struct Net {
+    /// The model's outer attributes, copied onto the generated type.
     pub attrs: Vec<syn::Attribute>,
+    /// Visibility of the generated type.
     pub vis: syn::Visibility,
+    /// Name of the generated type.
     pub name: Ident,
+    /// The input's declared name (`x`).
     pub input_name: String,
+    /// Number of input channels.
     pub input_size: usize,
+    /// The layers in declaration order, each with its derived neuron model.
     pub layers: Vec<Layer>,
     /// Index of the layer the loss reads.
     pub output: usize,
+    /// The loss ℓ of the energy's `beta * loss` term.
     pub loss: Loss,
+    /// Whether `learn` lists `W` (all weight matrices).
     pub learn_weights: bool,
+    /// Whether `learn` lists `b` (all biases).
     pub learn_biases: bool,
+    /// The neuron parameters `learn` lists, by name (in every layer that has them).
     pub learn_params: HashSet<String>,
 }
 
+/// A checked layer: its size, sources and parameter values, and its neuron model derived
+/// symbolically with the layer's activation bindings.
 pub struct Layer {
+    /// The layer's declared name.
     pub name: String,
+    /// Number of neurons.
     pub size: usize,
+    /// The derived per-neuron model (dynamics, adjoint, local rule).
     pub sym: NeuronSym,
     /// Per neuron parameter (in `sym.params` order): one value per neuron.
     pub values: Vec<Vec<f64>>,
+    /// Presynaptic sources, one weight matrix each, in declaration order.
     pub sources: Vec<Source>,
+    /// Whether the layer has a bias (`+ bias` among its sources).
     pub bias: bool,
 }
 
+/// Where a projection comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceKind {
+    /// The network input `x`.
     Input,
+    /// An earlier layer, by index into [`Net::layers`].
     Layer(usize),
+    /// The layer itself: a recurrent projection (a network with one has only the discrete-time
+    /// system; its continuous-time kernels are not defined).
     Recurrent,
 }
 
+/// One presynaptic source of a layer.
 #[derive(Clone, Debug)]
 pub struct Source {
+    /// The source's name (the input's or a layer's).
     pub name: String,
+    /// Its width: the number of columns of the weight matrix.
     pub size: usize,
+    /// What it is.
     pub kind: SourceKind,
 }
 
@@ -61,9 +87,13 @@ pub enum Loss {
     CrossEntropy,
     /// Σ_i expr(r_i, y_i), with its derivative in r.
     Sum {
+        /// The graph holding `expr` and `d_expr`.
         g: Graph,
+        /// The summand ℓ_i in the symbols `r` (the output rate r_i) and `y` (the target y_i).
         expr: Expr,
+        /// ∂ℓ_i/∂r_i.
         d_expr: Expr,
+        /// `expr` as plain text, for the derivation text.
         source: String,
     },
 }
@@ -73,6 +103,8 @@ pub fn is_time_constant(name: &str) -> bool {
     name.starts_with("tau")
 }
 
+/// Checks a parsed model and derives every layer's neuron model: the [`Net`], or all errors
+/// found, combined into one `syn::Error` (each spanned on the offending tokens).
 pub fn check(model: &Model) -> Result<Net, syn::Error> {
     let mut errors: Vec<syn::Error> = Vec::new();
     let err = |errors: &mut Vec<syn::Error>, span: Span, msg: String| {

@@ -155,6 +155,8 @@ fn sanitize(name: &str) -> String {
 }
 
 impl<'g> Emitter<'g> {
+    /// An emitter for expressions of `g`, with no bindings yet (`T`, the kernels' type
+    /// parameter, is never used for a `let`).
     pub fn new(g: &'g Graph) -> Self {
         let mut parents = vec![0u32; g.node_count()];
         for i in 0..g.node_count() {

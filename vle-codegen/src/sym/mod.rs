@@ -37,13 +37,21 @@ pub struct Expr(u32);
 /// Elementary functions known to the engine (and to `::vle::Scalar`).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum Func {
+    /// tanh x.
     Tanh,
+    /// The logistic function 1/(1 + e^−x).
     Sigmoid,
+    /// ln(1 + e^x).
     Softplus,
+    /// e^x.
     Exp,
+    /// The natural logarithm, `ln` (models may not write `log`).
     Ln,
+    /// √x.
     Sqrt,
+    /// sin x.
     Sin,
+    /// cos x.
     Cos,
 }
 
@@ -143,6 +151,7 @@ pub struct Graph {
 }
 
 impl Graph {
+    /// An empty graph.
     pub fn new() -> Self {
         Self::default()
     }
@@ -177,32 +186,39 @@ impl Graph {
         e
     }
 
+    /// The variable called `name` (the same node for every call with that name).
     pub fn var(&mut self, name: &str) -> Expr {
         self.intern(Node::Var(name.into()))
     }
 
+    /// The constant `v` (−0.0 is stored as 0.0, every NaN as one NaN).
     pub fn num(&mut self, v: f64) -> Expr {
         self.intern(Node::Num(canon_bits(v)))
     }
 
+    /// a + b, simplified (flattened, like terms collected, constants folded).
     pub fn add(&mut self, a: Expr, b: Expr) -> Expr {
         self.add_n(vec![a, b])
     }
 
+    /// a − b, stored as a + (−1)·b.
     pub fn sub(&mut self, a: Expr, b: Expr) -> Expr {
         let nb = self.neg(b);
         self.add_n(vec![a, nb])
     }
 
+    /// a · b, simplified (flattened, equal bases merged into powers, constants folded).
     pub fn mul(&mut self, a: Expr, b: Expr) -> Expr {
         self.mul_n(vec![a, b])
     }
 
+    /// a / b, stored as a · b⁻¹.
     pub fn div(&mut self, a: Expr, b: Expr) -> Expr {
         let inv = self.powi(b, -1);
         self.mul_n(vec![a, inv])
     }
 
+    /// −a, stored as (−1)·a.
     pub fn neg(&mut self, a: Expr) -> Expr {
         let m1 = self.num(-1.0);
         self.mul_n(vec![m1, a])
@@ -218,6 +234,7 @@ impl Graph {
         self.mul_n(factors.to_vec())
     }
 
+    /// aⁿ for an integer exponent (a⁰ = 1, a¹ = a, (aᵐ)ⁿ = aᵐⁿ, (x·y)ⁿ = xⁿ·yⁿ).
     pub fn powi(&mut self, a: Expr, n: i32) -> Expr {
         let a = self.check(a);
         if n == 0 {
@@ -241,6 +258,7 @@ impl Graph {
         }
     }
 
+    /// a^b; an integer constant exponent becomes [`Graph::powi`], two constants are folded.
     pub fn powf(&mut self, a: Expr, b: Expr) -> Expr {
         let a = self.check(a);
         let b = self.check(b);
@@ -259,6 +277,7 @@ impl Graph {
         self.intern(Node::Powf(a, b))
     }
 
+    /// f(a); folded to a constant when `a` is one.
     pub fn func(&mut self, f: Func, a: Expr) -> Expr {
         let a = self.check(a);
         match self.as_const(a) {
@@ -425,6 +444,8 @@ impl Graph {
         }
     }
 
+    /// Whether `e` is the constant 0 (structurally: an expression that merely evaluates to 0 is
+    /// not).
     pub fn is_zero(&self, e: Expr) -> bool {
         self.as_const(e) == Some(0.0)
     }
