@@ -22,7 +22,17 @@ const DT: f64 = 0.2;
 const BETA: f64 = 1.0;
 const GAMMA: f64 = 0.0;
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn std::error::Error>> {
     let out = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "benches/peers/reference.npz".into());
@@ -137,6 +147,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ),
     ];
     let named: Vec<(&str, &Array)> = arrays.iter().map(|(n, a)| (*n, a)).collect();
+    if let Some(dir) = std::path::Path::new(&out).parent() {
+        std::fs::create_dir_all(dir)?;
+    }
     write_npz(&out, &named)?;
     println!(
         "{}: {} parameters, batch {BATCH}, {STEPS} steps, exact loss {loss_exact:.6e}",
