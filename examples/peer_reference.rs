@@ -32,10 +32,18 @@ fn main() -> std::process::ExitCode {
     }
 }
 
+/// Writes vle's f64 reference results of the MNIST-1D network (online steps and the exact
+/// gradient of a window) for the peer harness's agreement check (`benches/peers/peers.py --check`).
+#[derive(clap::Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// Output `.npz` file (its folder is created).
+    #[arg(default_value = "benches/peers/reference.npz")]
+    out: String,
+}
+
 fn run() -> Result<(), Box<dyn std::error::Error>> {
-    let out = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "benches/peers/reference.npz".into());
+    let out = <Args as clap::Parser>::parse().out;
     let p: Vec<f64> = vle::init_params::<Net, f64>(7);
     vle::validate_params::<Net, f64>(&p, DT)?;
 

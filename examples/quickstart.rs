@@ -8,6 +8,8 @@
 use std::error::Error;
 use std::time::Instant;
 
+use clap::Parser;
+
 use vle::params::{init_params, learnable_mask};
 use vle::{
     discrete_loss, exact_gradient, Adam, Network, OnlineConfig, OnlineTrainer, Signal, SumOfSines,
@@ -129,7 +131,14 @@ fn window_loss(p: &[f64], window: &Window) -> f64 {
     total / (DT * window.steps as f64)
 }
 
+/// Declares a small GLE network, prints its derivation, trains a student online with the local
+/// rule and compares the local update with the exact gradient (no options; runs in seconds).
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Args {}
+
 fn main() -> Result<(), Box<dyn Error>> {
+    let Args {} = Args::parse();
     let started = Instant::now();
 
     heading("1. The network");
