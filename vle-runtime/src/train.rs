@@ -411,10 +411,7 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
                     &mut scratch,
                 ),
             }
-            for b in 0..nb {
-                let st = &self.states[b * N::STATE..(b + 1) * N::STATE];
-                check_finite_states::<N, T>(st, N::STATE, Some(self.steps), b)?;
-            }
+            check_finite_states::<N, T>(&self.states, N::STATE, Some(self.steps), 0)?;
             self.steps += 1;
             self.pending_steps += 1;
             // `>=`: `config` is public and `update_every` may be lowered between runs.
