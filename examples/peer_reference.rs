@@ -35,7 +35,7 @@ fn main() -> std::process::ExitCode {
 /// Writes vle's f64 reference results of the MNIST-1D network (online steps and the exact
 /// gradient of a window) for the peer harness's agreement check (`benches/peers/peers.py --check`).
 #[derive(clap::Parser)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Args {
     /// Output `.npz` file (its folder is created).
     #[arg(default_value = "benches/peers/reference.npz")]

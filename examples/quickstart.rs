@@ -134,7 +134,7 @@ fn window_loss(p: &[f64], window: &Window) -> f64 {
 /// Declares a small GLE network, prints its derivation, trains a student online with the local
 /// rule and compares the local update with the exact gradient (no options; runs in seconds).
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Args {}
 
 fn main() -> Result<(), Box<dyn Error>> {

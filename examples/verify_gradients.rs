@@ -27,7 +27,7 @@ use vle::Network;
 
 /// Checks the generated gradients of every model of the test zoos and summarises them.
 #[derive(Parser)]
-#[command(version, about, long_about = None)]
+#[command(version)]
 struct Args {
     /// Smoke mode: one case per model, short windows, no Dopri5 references.
     #[arg(long)]

@@ -14,3 +14,8 @@ pub use vle_runtime::*;
 /// Checks generated gradients against independent references (`vle-verify`).
 #[cfg(feature = "verify")]
 pub use vle_verify as verify;
+
+/// The README's Rust snippets, compiled and run as doctests so that the tutorial stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
