@@ -674,10 +674,15 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
                     .count();
             }
             bar.inc(1);
-            bar.set_message(format!(
-                "loss {:.4}",
-                loss_sum / bar.position() as f64 / batch as f64
-            ));
+            let seen = (bar.position() as usize * batch).min(data.n_train()) as f64;
+            bar.set_message(match rule {
+                Rule::Local => format!(
+                    "loss {:.4}, online acc {:.1} %",
+                    loss_sum / seen,
+                    100.0 * correct as f64 / seen
+                ),
+                _ => format!("loss {:.4}", loss_sum / seen),
+            });
         }
         bar.finish_and_clear();
         let train_loss = loss_sum / data.n_train() as f64;
@@ -837,7 +842,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     if let Some(path) = &args.export_data {
         export_data(&data, path)?;
         println!("wrote the dataset to {}", path.display());
-        if epochs == 0 {
+        if args.epochs == 0 {
             return Ok(());
         }
     }
