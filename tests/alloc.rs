@@ -2,10 +2,14 @@
 //! the online step allocates nothing per step in steady state, the online trainer's peak
 //! memory does not grow with the run length, and the exact gradient's tape is O(√T) with
 //! checkpointing. One #[test] function: the counters are global, parallel tests would mix.
+//! Single-threaded paths are measured on the calling thread only: the test harness's own
+//! thread allocates now and then (seen under load: 4 allocations during 200 steps, none of
+//! them on the stepping thread).
 
 mod models;
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use vle::params::init_params;
@@ -16,16 +20,42 @@ static ALLOCS: AtomicUsize = AtomicUsize::new(0);
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 
+/// Per-thread counts: allocations, live bytes (may go negative when another thread frees this
+/// thread's blocks, hence i64), peak live bytes.
+#[derive(Clone, Copy)]
+struct Counts {
+    allocs: usize,
+    live: i64,
+    peak: i64,
+}
+
+std::thread_local! {
+    static MINE: Cell<Counts> = const { Cell::new(Counts { allocs: 0, live: 0, peak: 0 }) };
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         ALLOCS.fetch_add(1, Relaxed);
         let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
         PEAK.fetch_max(live, Relaxed);
+        // `try_with`: the slot is gone while the thread's locals are destroyed.
+        let _ = MINE.try_with(|m| {
+            let mut c = m.get();
+            c.allocs += 1;
+            c.live += layout.size() as i64;
+            c.peak = c.peak.max(c.live);
+            m.set(c);
+        });
         // SAFETY: forwards the caller's layout to the system allocator unchanged.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         LIVE.fetch_sub(layout.size(), Relaxed);
+        let _ = MINE.try_with(|m| {
+            let mut c = m.get();
+            c.live -= layout.size() as i64;
+            m.set(c);
+        });
         // SAFETY: `ptr` was allocated by `alloc` above with this layout.
         unsafe { System.dealloc(ptr, layout) }
     }
@@ -34,8 +64,24 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Allocations made and peak live bytes above the starting level while running `f`.
+/// Allocations made and peak live bytes above the starting level by this thread while
+/// running `f` (for code that runs on the calling thread only).
 fn measure<R>(f: impl FnOnce() -> R) -> (usize, usize, R) {
+    let start = MINE.with(|m| {
+        let mut c = m.get();
+        c.peak = c.live;
+        m.set(c);
+        c
+    });
+    let r = f();
+    let end = MINE.with(|m| m.get());
+    let peak = (end.peak - start.live).max(0) as usize;
+    (end.allocs - start.allocs, peak, r)
+}
+
+/// [`measure`] over all threads of the process (for the rayon pool's workers); includes
+/// whatever other threads allocate meanwhile.
+fn measure_all_threads<R>(f: impl FnOnce() -> R) -> (usize, usize, R) {
     let (a0, live0) = (ALLOCS.load(Relaxed), LIVE.load(Relaxed));
     PEAK.store(live0, Relaxed);
     let r = f();
@@ -107,10 +153,13 @@ fn hot_paths_do_not_allocate_and_memory_is_bounded() {
         })
     };
     run(500);
-    let (short, _, ()) = measure(|| run(100));
-    let (long, _, ()) = measure(|| run(1000));
+    let (short, _, ()) = measure_all_threads(|| run(100));
+    let (long, _, ()) = measure_all_threads(|| run(1000));
     println!("ParallelOnline::step (2 chunks): {short} allocations in 100 steps, {long} in 1000");
-    assert_eq!(short, long);
+    // Counted over all threads, so not exactly 0: rayon's work-stealing deques resize now and
+    // then depending on timing, and other threads allocate (a few either way, under load).
+    // An allocation per step would show as ≥ 1000; one per 100 steps as ≥ 10.
+    assert!(long < 10, "{long} allocations in 1000 steps");
 
     // 2. The online trainer: peak memory of a run of T and of 10T steps (one update per run,
     //    so the loss history has one entry either way) is the same.

@@ -146,69 +146,9 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
         tape: Tape,
         grad: &mut [T],
     ) -> Result<T> {
-        check_len("the parameter vector", N::PARAMS, p.len())?;
-        check_len("the gradient", N::PARAMS, grad.len())?;
         check_len("the state", N::STATE, state.len())?;
-        let steps = window_steps::<N, T>(xs, ys)?;
-        let k = match tape {
-            Tape::Full => 1,
-            Tape::Checkpoint(0) => (steps as f64).sqrt().ceil() as usize,
-            Tape::Checkpoint(k) => k,
-        };
-        // Forward, storing state_n for n ≡ 0 (mod k).
-        let s = N::STATE;
-        self.tape.clear();
-        for n in 0..steps {
-            if n % k == 0 {
-                self.tape.extend_from_slice(state);
-            }
-            N::euler_step(p, state, &xs[n * N::INPUT..(n + 1) * N::INPUT], dt);
-            check_finite_states::<N, T>(state, s, Some(n), 0)?;
-        }
-        // Backward, one segment [start, end) at a time.
-        let scale = beta * dt;
-        let mut sum = T::zero();
-        self.adj.clear();
-        self.adj.resize(s, T::zero());
-        self.adj_prev.resize(s, T::zero());
-        let segments = steps.div_ceil(k);
-        for j in (0..segments).rev() {
-            let (start, end) = (j * k, ((j + 1) * k).min(steps));
-            // segment[i] = state_{start+i}, i = 0..=end-start.
-            self.segment.clear();
-            self.segment
-                .extend_from_slice(&self.tape[j * s..(j + 1) * s]);
-            for n in start..end - 1 {
-                let i = self.segment.len() - s;
-                self.segment.extend_from_within(i..i + s);
-                let next = &mut self.segment[i + s..];
-                N::euler_step(p, next, &xs[n * N::INPUT..(n + 1) * N::INPUT], dt);
-            }
-            match end == steps {
-                true => self.segment.extend_from_slice(state),
-                false => self
-                    .segment
-                    .extend_from_slice(&self.tape[(j + 1) * s..(j + 2) * s]),
-            }
-            for n in (start..end).rev() {
-                let i = n - start;
-                let y = &ys[n * N::OUTPUT..(n + 1) * N::OUTPUT];
-                let next = &self.segment[(i + 1) * s..(i + 2) * s];
-                sum += N::loss_adjoint(p, next, y, scale, &mut self.adj, grad);
-                self.adj_prev.iter_mut().for_each(|a| *a = T::zero());
-                N::euler_step_adjoint(
-                    p,
-                    &self.segment[i * s..(i + 1) * s],
-                    &xs[n * N::INPUT..(n + 1) * N::INPUT],
-                    dt,
-                    &self.adj,
-                    &mut self.adj_prev,
-                    grad,
-                );
-                std::mem::swap(&mut self.adj, &mut self.adj_prev);
-            }
-        }
-        Ok(scale * sum)
+        // One sample is a batch of one: the batch kernels fall back to the per-sample ones.
+        self.gradient_batch(p, state, xs, ys, dt, beta, tape, grad)
     }
 
     /// [`Bptt::gradient`] for a batch at once with the `*_batch` kernels (matrix products over
