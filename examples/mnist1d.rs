@@ -35,15 +35,15 @@
 //! - prediction: argmax of the output summed over the sequence's steps.
 //!
 //! Writes `<out>/<rule>_seed<k>.csv` after every epoch (per epoch: train loss, train accuracy,
-//! test loss, test accuracy, learning rate, seconds) and the latest parameters
-//! `<out>/<rule>_seed<k>.params` (`vle::load_params::<Mnist1dNet, f32>` reads them), and ends
-//! with one JSON line.
+//! test loss, test accuracy, learning rate, seconds) and a checkpoint of parameters and
+//! optimizer `<out>/<rule>_seed<k>.ckpt` (`--resume` continues from it;
+//! `vle::load_params::<Mnist1dNet, f32>` reads its parameters), and ends with one JSON line.
 
 mod common;
 
 use std::error::Error;
 use std::fs;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, Mutex, RwLock};
@@ -51,6 +51,7 @@ use std::time::Instant;
 
 use clap::{Parser, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use vle::checkpoint::{Checkpoint, StatefulOptimizer};
 use vle::data::mnist1d::{generate, Mnist1dConfig, CLASSES};
 use vle::data::Dataset;
 use vle::params::{check_finite_params, zero_non_learnable};
@@ -173,6 +174,11 @@ struct Args {
     /// Output folder.
     #[arg(long, default_value = "results/mnist1d")]
     out: PathBuf,
+    /// Continue every seed from `<out>/<rule>_seed<k>.ckpt` and its CSV (both written after
+    /// every epoch) where an earlier run with the same options stopped; the result equals an
+    /// uninterrupted run's (with the same --threads). Seeds without a checkpoint start anew.
+    #[arg(long)]
+    resume: bool,
     /// Also write the dataset in use to this uncompressed .npz (`x`, `y`, `x_test`, `y_test`;
     /// float64 samples × time, int64 labels), e.g. to train other tools on the same data;
     /// with `--epochs 0` only that.
@@ -635,12 +641,54 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
     let batch = args.batch.min(data.n_train());
     let batches = data.n_train().div_ceil(batch);
     let mut records = Vec::new();
-    let (mut best_test_loss, mut bad_epochs) = (f64::INFINITY, 0usize);
+    let mut plateau = Plateau::new();
     let name = match rule {
         Rule::Local => "local",
         _ => "exact",
     };
-    for epoch in 1..=setup.epochs {
+    let ckpt = checkpoint_path(args, name, seed);
+    if args.resume && ckpt.exists() {
+        let c = Checkpoint::<Net, T>::load(&ckpt)?;
+        let state = c.optimizer.ok_or_else(|| {
+            format!(
+                "{}: holds no optimizer state; it cannot be resumed",
+                ckpt.display()
+            )
+        })?;
+        optimizer
+            .restore_state(state)
+            .map_err(|e| format!("{}: {e}", ckpt.display()))?;
+        p = c.params;
+        let per_epoch = updates_per_epoch(rule, batches, data.length * hold, args.update_every);
+        let done = optimizer.steps() as usize / per_epoch;
+        records = read_csv(&csv_path(args, name, seed))?;
+        if !(optimizer.steps() as usize).is_multiple_of(per_epoch)
+            || !(done..=done + 1).contains(&records.len())
+        {
+            return Err(format!(
+                "{} ({} optimizer updates, {per_epoch} per epoch with these options) and its \
+                 CSV ({} epochs) do not belong together; resume with the options of the run \
+                 that wrote them, or start over without --resume",
+                ckpt.display(),
+                optimizer.steps(),
+                records.len()
+            )
+            .into());
+        }
+        records.truncate(done);
+        // Replay what the finished epochs did to the batch order and the schedule.
+        for r in &records {
+            rng.shuffle(&mut order);
+            if args.scheduler == Scheduler::Plateau {
+                plateau.step(r.test_loss, &mut r.lr.clone());
+            }
+        }
+        println!(
+            "  {name} seed {seed}: resumed from {} after epoch {done}",
+            ckpt.display()
+        );
+    }
+    for epoch in records.len() + 1..=setup.epochs {
         let started = Instant::now();
         rng.shuffle(&mut order);
         let bar = progress_bar(batches as u64, format!("{name} seed {seed} epoch {epoch}"));
@@ -697,16 +745,7 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
         }
         let lr = optimizer.lr;
         if args.scheduler == Scheduler::Plateau {
-            // ReduceLROnPlateau(patience 2, factor 0.5, min 1e-5), stepped on the test loss.
-            if test_loss < best_test_loss * (1.0 - 1e-4) {
-                (best_test_loss, bad_epochs) = (test_loss, 0);
-            } else {
-                bad_epochs += 1;
-                if bad_epochs > 2 {
-                    optimizer.lr = (optimizer.lr * 0.5).max(1e-5);
-                    bad_epochs = 0;
-                }
-            }
+            plateau.step(test_loss, &mut optimizer.lr);
         }
         let rec = EpochRecord {
             epoch,
@@ -723,12 +762,57 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
             rec.train_loss, rec.train_acc, rec.test_loss, rec.test_acc, rec.lr, rec.seconds
         );
         records.push(rec);
-        // Rewritten (atomically) after every epoch, so a stopped run keeps its curve and its
-        // latest parameters (vle's checkpoint format: versioned, checksummed).
+        // After every epoch, atomically: the curve, then parameters and optimizer (vle's
+        // checkpoint format: versioned, checksummed). A stop between the two leaves the CSV
+        // one epoch ahead; `--resume` drops that record and redoes the epoch.
         write_csv(&csv_path(args, name, seed), &records)?;
-        vle::save_params::<Net, T>(args.out.join(format!("{name}_seed{seed}.params")), &p)?;
+        let mut checkpoint = Checkpoint::<Net, T>::from_params(&p);
+        checkpoint.optimizer = Some(optimizer.save_state());
+        checkpoint.save(checkpoint_path(args, name, seed))?;
     }
     Ok(records)
+}
+
+/// ReduceLROnPlateau as in the published code (patience 2, factor 0.5, min 1e-5), stepped on
+/// the test loss after every epoch.
+struct Plateau {
+    best: f64,
+    bad_epochs: usize,
+}
+
+impl Plateau {
+    fn new() -> Self {
+        Plateau {
+            best: f64::INFINITY,
+            bad_epochs: 0,
+        }
+    }
+
+    fn step(&mut self, test_loss: f64, lr: &mut f64) {
+        if test_loss < self.best * (1.0 - 1e-4) {
+            (self.best, self.bad_epochs) = (test_loss, 0);
+        } else {
+            self.bad_epochs += 1;
+            if self.bad_epochs > 2 {
+                *lr = (*lr * 0.5).max(1e-5);
+                self.bad_epochs = 0;
+            }
+        }
+    }
+}
+
+/// Optimizer updates of one epoch (one per `update_every` steps and at every sequence's end
+/// for the local rule; one per batch for the exact gradient).
+fn updates_per_epoch(rule: Rule, batches: usize, steps: usize, update_every: usize) -> usize {
+    match rule {
+        Rule::Local => batches * steps.div_ceil(update_every),
+        _ => batches,
+    }
+}
+
+/// `<out>/<rule>_seed<k>.ckpt`.
+fn checkpoint_path(args: &Args, rule: &str, seed: u64) -> PathBuf {
+    args.out.join(format!("{rule}_seed{seed}.ckpt"))
 }
 
 /// `<out>/<rule>_seed<k>.csv`.
@@ -736,23 +820,73 @@ fn csv_path(args: &Args, rule: &str, seed: u64) -> PathBuf {
     args.out.join(format!("{rule}_seed{seed}.csv"))
 }
 
+const CSV_HEADER: &str = "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds";
+
+/// Writes the records atomically; numbers in full precision (they round-trip, so `--resume`
+/// replays the learning-rate schedule exactly). No online accuracy (exact rule): empty field.
 fn write_csv(path: &PathBuf, records: &[EpochRecord]) -> Result<(), Box<dyn Error>> {
-    let mut text = String::from("epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\n");
+    let mut text = format!("{CSV_HEADER}\n");
     for r in records {
         let acc = if r.train_acc.is_nan() {
             String::new()
         } else {
-            format!("{:.4}", r.train_acc)
+            r.train_acc.to_string()
         };
         text.push_str(&format!(
-            "{},{:.6},{acc},{:.6},{:.4},{:e},{:.3}\n",
+            "{},{},{acc},{},{},{:e},{:.3}\n",
             r.epoch, r.train_loss, r.test_loss, r.test_acc, r.lr, r.seconds
         ));
     }
-    let tmp = path.with_extension("csv.tmp");
-    fs::File::create(&tmp)?.write_all(text.as_bytes())?;
-    fs::rename(&tmp, path)?;
+    vle::checkpoint::write_atomic(path, text.as_bytes())?;
     Ok(())
+}
+
+/// Reads a CSV written by [`write_csv`]; errors name the file and line.
+fn read_csv(path: &PathBuf) -> Result<Vec<EpochRecord>, Box<dyn Error>> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| format!("file `{}`: cannot read: {e}", path.display()))?;
+    let mut lines = text.lines();
+    if lines.next() != Some(CSV_HEADER) {
+        return Err(format!(
+            "file `{}`: not a CSV written by this example",
+            path.display()
+        )
+        .into());
+    }
+    let mut records = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let bad = || {
+            format!(
+                "file `{}`, line {}: cannot read `{line}`",
+                path.display(),
+                i + 2
+            )
+        };
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != 7 {
+            return Err(bad().into());
+        }
+        let num = |s: &str| -> Result<f64, String> {
+            match s {
+                "" => Ok(f64::NAN),
+                s => s.parse::<f64>().map_err(|_| bad()),
+            }
+        };
+        let epoch = f[0].parse::<usize>().map_err(|_| bad())?;
+        if epoch != records.len() + 1 {
+            return Err(format!("{}: epoch {epoch} out of order", bad()).into());
+        }
+        records.push(EpochRecord {
+            epoch,
+            train_loss: num(f[1])?,
+            train_acc: num(f[2])?,
+            test_loss: num(f[3])?,
+            test_acc: num(f[4])?,
+            lr: num(f[5])?,
+            seconds: num(f[6])?,
+        });
+    }
+    Ok(records)
 }
 
 fn mean_std(v: &[f64]) -> (f64, f64) {
@@ -837,7 +971,7 @@ fn run() -> Result<(), Box<dyn Error>> {
     let (mut hold, mut epochs, mut seeds) = (args.hold, args.epochs, args.seeds);
     if args.quick {
         data = subset(&data, 40, 20)?;
-        (hold, epochs, seeds) = (1, 2, 1);
+        (hold, epochs, seeds) = (1, epochs.min(2), 1);
     }
     if let Some(path) = &args.export_data {
         export_data(&data, path)?;

@@ -517,7 +517,8 @@ fn check_batch(trainer: usize, saved: usize) -> std::result::Result<(), String> 
 pub struct Checkpoint<N: Network, T: CheckpointScalar> {
     /// The flat parameter vector, [`Network::PARAMS`] entries.
     pub params: Vec<T>,
-    /// The optimizer's state, when a trainer was saved.
+    /// The optimizer's state, when a trainer was saved (or set by a custom training loop,
+    /// with `trainer` left `None`, as `examples/mnist1d.rs` does).
     pub optimizer: Option<OptimizerState<T>>,
     /// The trainer's config and progress, when a trainer was saved.
     pub trainer: Option<TrainerState<T>>,
@@ -1513,9 +1514,11 @@ fn decode<N: Network, T: CheckpointScalar>(bytes: &[u8], source: &str) -> Result
         .map(decode_trainer::<N, T>)
         .transpose()
         .map_err(bad)?;
-    if optimizer.is_some() != trainer.is_some() {
+    // An optimizer without a trainer is a custom training loop's state; a trainer without its
+    // optimizer cannot be restored.
+    if trainer.is_some() && optimizer.is_none() {
         return Err(bad(
-            "it holds an optimizer without a trainer or the reverse; the file is corrupted".into(),
+            "it holds a trainer without its optimizer; the file is corrupted".into(),
         ));
     }
     Ok(Checkpoint {

@@ -296,6 +296,43 @@ fn f64_values_round_trip_bit_exactly() {
     assert_eq!(back, c);
 }
 
+/// A custom training loop saves parameters and optimizer without a trainer (as the mnist1d
+/// example does) and continues bit-identically; a trainer without its optimizer is refused.
+#[test]
+fn custom_loop_checkpoints_keep_the_optimizer_and_resume_bit_identically() {
+    use vle_runtime::checkpoint::StatefulOptimizer;
+    use vle_runtime::Optimizer;
+    let mask = learnable_mask::<Gle1>();
+    let grads = |k: usize| -> Vec<f64> {
+        (0..Gle1::PARAMS)
+            .map(|i| ((k * 31 + i * 7) as f64).sin())
+            .collect()
+    };
+    let (mut p, mut adam) = (params(), Adam::new(0.01, mask));
+    for k in 0..5 {
+        adam.step(&mut p, &grads(k));
+    }
+    let mut c = Checkpoint::<Gle1, f64>::from_params(&p);
+    c.optimizer = Some(adam.save_state());
+    let back = Checkpoint::<Gle1, f64>::from_bytes(&c.to_bytes().unwrap(), "memory").unwrap();
+    assert_eq!(back, c);
+    let (mut q, mut resumed) = (back.params, Adam::new(0.5, vec![false; Gle1::PARAMS]));
+    resumed.restore_state(back.optimizer.unwrap()).unwrap();
+    for k in 5..9 {
+        adam.step(&mut p, &grads(k));
+        resumed.step(&mut q, &grads(k));
+    }
+    assert_eq!(bits(&p), bits(&q));
+
+    let mut t = with_states(&[0.5; 4]);
+    t.optimizer = None;
+    let e = Checkpoint::<Gle1, f64>::from_bytes(&t.to_bytes().unwrap(), "memory").unwrap_err();
+    assert!(
+        e.to_string().contains("a trainer without its optimizer"),
+        "{e}"
+    );
+}
+
 #[test]
 fn f32_values_round_trip_bit_exactly() {
     let mut values = vec![
