@@ -174,6 +174,11 @@ struct Args {
     /// Output folder.
     #[arg(long, default_value = "results/mnist1d")]
     out: PathBuf,
+    /// Only print how the local rule lines up with the exact gradient (cosine per tensor, 8
+    /// training sequences) at the parameters of this checkpoint (a `.ckpt` this example wrote,
+    /// or a `vle::save_params` file), then exit.
+    #[arg(long)]
+    align_at: Option<PathBuf>,
     /// Continue every seed from `<out>/<rule>_seed<k>.ckpt` and its CSV (both written after
     /// every epoch) where an earlier run with the same options stopped; the result equals an
     /// uninterrupted run's (with the same --threads). Seeds without a checkpoint start anew.
@@ -275,18 +280,40 @@ fn gradient_checks(
     if worst > 1e-9 {
         return Err(format!("gradient check failed: relative error {worst:e} > 1e-9").into());
     }
+    print!("local rule vs exact gradient at the start ({samples} sequences), cosine per tensor:");
+    alignment(data, hold, dt, samples, &p)
+}
+
+/// Prints the cosine per tensor between the local update and the exact discrete gradient at
+/// parameters `p`, both summed over whole sequences of the first `samples` training samples.
+fn alignment(
+    data: &Dataset,
+    hold: usize,
+    dt: f64,
+    samples: usize,
+    p: &[f64],
+) -> Result<(), Box<dyn Error>> {
+    let signal = |i: usize| {
+        HeldSequence::new(
+            data.train_sample(i).to_vec(),
+            1,
+            hold,
+            dt,
+            one_hot(data.y_train[i]),
+        )
+    };
+    let steps = data.length * hold;
     let (mut local, mut exact) = (vec![0.0; Net::PARAMS], vec![0.0; Net::PARAMS]);
     for i in 0..samples.min(data.n_train()) {
         let sig = signal(i);
-        let l = vle::verify::check::local_gradient::<Net, _>(&p, &sig, dt, steps, 1.0);
+        let l = vle::verify::check::local_gradient::<Net, _>(p, &sig, dt, steps, 1.0);
         let w = vle::Window::sample(&sig, 0.0, dt, steps);
-        let (_, e) = vle::exact_gradient::<Net, f64>(&p, &w.xs, &w.ys, dt, 1.0, Tape::Full)?;
+        let (_, e) = vle::exact_gradient::<Net, f64>(p, &w.xs, &w.ys, dt, 1.0, Tape::Full)?;
         local.iter_mut().zip(&l).for_each(|(a, b)| *a += b);
         exact.iter_mut().zip(&e).for_each(|(a, b)| *a += b);
     }
     let cos = vle::verify::report::cosine;
     let norm = |v: &[f64]| v.iter().map(|x| x * x).sum::<f64>().sqrt();
-    print!("local rule vs exact gradient at the start ({samples} sequences), cosine per tensor:");
     for info in Net::param_info().iter().filter(|i| i.learnable) {
         let r = info.range();
         print!(
@@ -982,6 +1009,17 @@ fn run() -> Result<(), Box<dyn Error>> {
     }
     if hold == 0 || epochs == 0 || seeds == 0 || args.batch == 0 {
         return Err("--hold, --epochs, --seeds and --batch must be at least 1".into());
+    }
+    if let Some(path) = &args.align_at {
+        let p: Vec<f64> = vle::load_params::<Net, T>(path)?
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        print!(
+            "local rule vs exact gradient at {} (8 sequences):",
+            path.display()
+        );
+        return alignment(&data, hold, args.dt, 8, &p);
     }
     let lr = args.lr.unwrap_or(5e-3 * args.dt);
     let threads = args
