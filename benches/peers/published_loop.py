@@ -59,6 +59,14 @@ def zeros(B):
                 eb=[torch.zeros(B, n) for n in sizes[:-1]])
 
 
+def fit(S, B):
+    """States carried over to a batch of another size: repeated or cut (as the published code)."""
+    def one(t):
+        reps = -(-B // t.shape[0])
+        return t.repeat(reps, 1)[:B].clone()
+    return {k: [one(t) for t in v] for k, v in S.items()}
+
+
 @torch.no_grad()
 def step(S, x, target, learn):
     new = {k: list(v) for k, v in S.items()}
@@ -106,12 +114,11 @@ for ep in range(1, a.epochs + 1):
     correct, tl = 0, 0.0
     for i in range(0, X.shape[0], 100):
         idx = perm[i:i + 100]
-        if a.reset:
-            S = zeros(len(idx))
+        S = zeros(len(idx)) if a.reset else fit(S, len(idx))
         S, out, loss = run(X[idx], Y[idx], S, True)
         correct += (out.argmax(1) == Y[idx]).sum().item()
         tl += loss
-    St = zeros(Xt.shape[0]) if a.reset else {k: [t.repeat(10, 1) for t in v] for k, v in S.items()}
+    St = zeros(Xt.shape[0]) if a.reset else fit(S, Xt.shape[0])
     _, out, vl = run(Xt, Yt, St, False)
     acc = (out.argmax(1) == Yt).float().mean().item() * 100
     sched.step(vl / Xt.shape[0])
