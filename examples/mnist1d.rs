@@ -1008,7 +1008,11 @@ fn run() -> Result<(), Box<dyn Error>> {
         }
     }
     if hold == 0 || epochs == 0 || seeds == 0 || args.batch == 0 {
-        return Err("--hold, --epochs, --seeds and --batch must be at least 1".into());
+        return Err(
+            "--hold, --epochs, --seeds and --batch must be at least 1 (--epochs 0 only \
+                    with --export-data)"
+                .into(),
+        );
     }
     if let Some(path) = &args.align_at {
         let p: Vec<f64> = vle::load_params::<Net, T>(path)?
