@@ -247,6 +247,8 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
                     sum += N::loss_adjoint(p, st, y, scale, adj, grad);
                 }
                 gather(&mut self.x_step, n);
+                // Zeroed although the kernels overwrite it: hand-written networks may add.
+                self.adj_prev.iter_mut().for_each(|a| *a = T::zero());
                 N::euler_step_adjoint_batch(
                     p,
                     &self.segment[i * s..(i + 1) * s],
