@@ -217,6 +217,13 @@ fn argmax(v: &[f64]) -> usize {
         .unwrap_or(0)
 }
 
+/// Training sample `i` as a signal: its values held `hold` steps each, the one-hot label as
+/// the target throughout.
+fn train_signal(data: &Dataset, i: usize, hold: usize, dt: f64) -> HeldSequence {
+    let x = data.train_sample(i).to_vec();
+    HeldSequence::new(x, 1, hold, dt, one_hot(data.y_train[i]))
+}
+
 /// Before training, on the task itself (f64, initial parameters of seed 0):
 /// 1. the generated exact gradient of a short window (the first 36 steps of the first training
 ///    sample) against forward-mode dual numbers through the generated Euler step, 4 sampled
@@ -233,15 +240,7 @@ fn gradient_checks(
     samples: usize,
 ) -> Result<(), Box<dyn Error>> {
     let p: Vec<f64> = init_params::<Net, f64>(0);
-    let signal = |i: usize| {
-        HeldSequence::new(
-            data.train_sample(i).to_vec(),
-            1,
-            hold,
-            dt,
-            one_hot(data.y_train[i]),
-        )
-    };
+    let signal = |i: usize| train_signal(data, i, hold, dt);
     let steps = data.length * hold;
     let short = vle::Window::sample(&signal(0), 0.0, dt, 36.min(steps));
     let (_, generated) =
@@ -293,15 +292,7 @@ fn alignment(
     samples: usize,
     p: &[f64],
 ) -> Result<(), Box<dyn Error>> {
-    let signal = |i: usize| {
-        HeldSequence::new(
-            data.train_sample(i).to_vec(),
-            1,
-            hold,
-            dt,
-            one_hot(data.y_train[i]),
-        )
-    };
+    let signal = |i: usize| train_signal(data, i, hold, dt);
     let steps = data.length * hold;
     let (mut local, mut exact) = (vec![0.0; Net::PARAMS], vec![0.0; Net::PARAMS]);
     for i in 0..samples.min(data.n_train()) {
@@ -723,10 +714,7 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
         for idx in order.chunks(batch) {
             let signals: Vec<HeldSequence> = idx
                 .iter()
-                .map(|&i| {
-                    let x = data.train_sample(i).to_vec();
-                    HeldSequence::new(x, 1, hold, dt, one_hot(data.y_train[i]))
-                })
+                .map(|&i| train_signal(data, i, hold, dt))
                 .collect();
             let labels: Vec<usize> = idx.iter().map(|&i| data.y_train[i]).collect();
             let (batch_loss, sums) = match rule {
