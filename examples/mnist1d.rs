@@ -16,8 +16,8 @@
 //!   τm = τr = 1.2 — and 10 linear instantaneous outputs (τm = τr = 1.2), cross-entropy of the
 //!   softmax; time constants fixed, W and b learned; no nudging (γ = 0), β = 1. Layers 2–6 are
 //!   tanh; the first hidden layer is linear, as in the published code (its input layer has no
-//!   activation; THEORY.md says "tanh units" for all six). Linear h1 measured 6–8 points higher
-//!   online accuracy over the first 6 epochs (RESULTS.md).
+//!   activation; THEORY.md says "tanh units" for all six). Linear h1 measured 2–10 points higher
+//!   online accuracy in each of the first 6 epochs (RESULTS.md).
 //! - input: the published code regenerates MNIST-1D with 360 points (final interpolation to
 //!   72/dt points) and feeds one value per step: the default here (`--length 360 --hold 1`).
 //!   THEORY.md §8 instead holds each of the 40 values for 9 steps (`--length 40 --hold 9`);
