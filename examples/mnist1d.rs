@@ -26,12 +26,17 @@
 //! - target: the one-hot label, held over the whole sequence; the loss applies at every step
 //!   (the published code computes ℓ and updates at every step from the first one).
 //! - local rule: Adam (β = 0.9, 0.999, ε = 1e-8) with learning rate 5e-3·dt, one update per
-//!   time step from the batch-mean local gradient, batch 100, states reset between batches.
+//!   time step from the batch-mean local gradient, batch 100; every sequence starts from rest
+//!   (the published code instead carries the states over from one batch to the next, and
+//!   from training into the test run).
 //! - exact gradient: the discrete gradient of L = β·dt·Σₙ ℓ over each 360-step sequence from
 //!   rest, batch-mean, one Adam update per batch, same learning rate (`--lr` to change).
-//! - the published code halves the learning rate when the test loss has not improved for 2
-//!   epochs (ReduceLROnPlateau, min 1e-5); not in THEORY.md. Default here: on
-//!   (`--scheduler none` to switch it off).
+//! - the published code halves the learning rate when the test loss has not improved for 3
+//!   epochs (PyTorch's ReduceLROnPlateau, patience 2, no floor: the rate anneals towards
+//!   PyTorch's `eps` of 1e-8); not in THEORY.md. Default here: the same (`--min-lr` sets a
+//!   floor, `--scheduler none` switches it off).
+//! - initialisation: weights uniform in ±1/√fan_in, biases too (PyTorch's `nn.Linear`, the
+//!   published code; `--bias-init zero` for `vle::init_params`' zero biases).
 //! - prediction: argmax of the output summed over the sequence's steps.
 //!
 //! Writes `<out>/<rule>_seed<k>.csv` after every epoch (per epoch: train loss, train accuracy,
@@ -44,7 +49,7 @@ mod common;
 use std::error::Error;
 use std::fs;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, Mutex, RwLock};
 use std::time::Instant;
@@ -55,7 +60,7 @@ use vle::checkpoint::{Checkpoint, StatefulOptimizer};
 use vle::data::mnist1d::{generate, Mnist1dConfig, CLASSES};
 use vle::data::Dataset;
 use vle::params::{check_finite_params, zero_non_learnable};
-use vle::params::{init_params, learnable_mask};
+use vle::params::{init_biases_fan_in, init_params, learnable_mask};
 use vle::sim::check_finite_states;
 use vle::{batch_gradient, Adam, Bptt, HeldSequence, Network, Optimizer, Rng, Signal, Tape};
 
@@ -99,10 +104,19 @@ enum Rule {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Scheduler {
-    /// Halve the learning rate when the test loss has not improved for 2 epochs (min 1e-5).
+    /// Halve the learning rate when the test loss has not improved for 3 epochs (PyTorch's
+    /// ReduceLROnPlateau with patience 2, as the published code; floor: --min-lr).
     Plateau,
     /// Constant learning rate.
     None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BiasInit {
+    /// Uniform in ±1/√fan_in (PyTorch's default for `nn.Linear`, the published code).
+    FanIn,
+    /// Zero.
+    Zero,
 }
 
 /// Train the GLE network of THEORY.md §8 on MNIST-1D (or your own data).
@@ -167,6 +181,15 @@ struct Args {
     /// Learning-rate schedule.
     #[arg(long, value_enum, default_value_t = Scheduler::Plateau)]
     scheduler: Scheduler,
+    /// Lowest learning rate of the plateau schedule (the published code: none, PyTorch's
+    /// default 0; halving stops once it would lower the rate by no more than 1e-8, PyTorch's
+    /// `eps`).
+    #[arg(long, default_value_t = 0.0)]
+    min_lr: f64,
+    /// Initial biases: uniform in ±1/√fan_in as PyTorch's `nn.Linear` (the published code), or
+    /// zero (`vle::init_params`).
+    #[arg(long, value_enum, default_value_t = BiasInit::FanIn)]
+    bias_init: BiasInit,
     /// Threads (samples of a batch and of the test set are spread over them) [default: all
     /// cores].
     #[arg(long)]
@@ -651,6 +674,9 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
     let (args, data, hold) = (setup.args, setup.data, setup.hold);
     let dt = args.dt;
     let mut p: Vec<T> = init_params::<Net, T>(seed);
+    if args.bias_init == BiasInit::FanIn {
+        init_biases_fan_in::<Net, T>(&mut p, seed);
+    }
     // dt must not exceed any time constant (THEORY.md §6): refused before any work.
     vle::validate_params::<Net, T>(&p, dt)?;
     let mut optimizer = Adam::<T>::new(setup.lr, learnable_mask::<Net>());
@@ -659,7 +685,7 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
     let batch = args.batch.min(data.n_train());
     let batches = data.n_train().div_ceil(batch);
     let mut records = Vec::new();
-    let mut plateau = Plateau::new();
+    let mut plateau = Plateau::new(args.min_lr);
     let name = match rule {
         Rule::Local => "local",
         _ => "exact",
@@ -698,7 +724,7 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
         for r in &records {
             rng.shuffle(&mut order);
             if args.scheduler == Scheduler::Plateau {
-                plateau.step(r.test_loss, &mut r.lr.clone());
+                plateau.step(r.test_loss, r.lr);
             }
         }
         println!(
@@ -760,7 +786,7 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
         }
         let lr = optimizer.lr;
         if args.scheduler == Scheduler::Plateau {
-            plateau.step(test_loss, &mut optimizer.lr);
+            optimizer.lr = plateau.step(test_loss, optimizer.lr);
         }
         let rec = EpochRecord {
             epoch,
@@ -788,30 +814,40 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
     Ok(records)
 }
 
-/// ReduceLROnPlateau as in the published code (patience 2, factor 0.5, min 1e-5), stepped on
-/// the test loss after every epoch.
+/// PyTorch's ReduceLROnPlateau as the published code uses it (mode min, patience 2, factor
+/// 0.5, relative threshold 1e-4, no cooldown, `eps` 1e-8), floor `min_lr`, stepped on the test
+/// loss after every epoch.
 struct Plateau {
     best: f64,
     bad_epochs: usize,
+    min_lr: f64,
 }
 
 impl Plateau {
-    fn new() -> Self {
+    fn new(min_lr: f64) -> Self {
         Plateau {
             best: f64::INFINITY,
             bad_epochs: 0,
+            min_lr,
         }
     }
 
-    fn step(&mut self, test_loss: f64, lr: &mut f64) {
+    /// Records an epoch's test loss; returns the learning rate for the next epoch.
+    fn step(&mut self, test_loss: f64, lr: f64) -> f64 {
         if test_loss < self.best * (1.0 - 1e-4) {
             (self.best, self.bad_epochs) = (test_loss, 0);
+            return lr;
+        }
+        self.bad_epochs += 1;
+        if self.bad_epochs <= 2 {
+            return lr;
+        }
+        self.bad_epochs = 0;
+        let halved = (lr * 0.5).max(self.min_lr);
+        if lr - halved > 1e-8 {
+            halved
         } else {
-            self.bad_epochs += 1;
-            if self.bad_epochs > 2 {
-                *lr = (*lr * 0.5).max(1e-5);
-                self.bad_epochs = 0;
-            }
+            lr
         }
     }
 }
@@ -839,7 +875,7 @@ const CSV_HEADER: &str = "epoch,train_loss,train_acc,test_loss,test_acc,lr,secon
 
 /// Writes the records atomically; numbers in full precision (they round-trip, so `--resume`
 /// replays the learning-rate schedule exactly). No online accuracy (exact rule): empty field.
-fn write_csv(path: &PathBuf, records: &[EpochRecord]) -> Result<(), Box<dyn Error>> {
+fn write_csv(path: &Path, records: &[EpochRecord]) -> Result<(), Box<dyn Error>> {
     let mut text = format!("{CSV_HEADER}\n");
     for r in records {
         let acc = if r.train_acc.is_nan() {
@@ -857,7 +893,7 @@ fn write_csv(path: &PathBuf, records: &[EpochRecord]) -> Result<(), Box<dyn Erro
 }
 
 /// Reads a CSV written by [`write_csv`]; errors name the file and line.
-fn read_csv(path: &PathBuf) -> Result<Vec<EpochRecord>, Box<dyn Error>> {
+fn read_csv(path: &Path) -> Result<Vec<EpochRecord>, Box<dyn Error>> {
     let text = fs::read_to_string(path)
         .map_err(|e| format!("file `{}`: cannot read: {e}", path.display()))?;
     let mut lines = text.lines();

@@ -8,6 +8,7 @@
 //! cargo run --release --example peer_reference -- benches/peers/reference.npz
 //! ```
 
+mod common;
 #[path = "../benches/models/mod.rs"]
 mod models;
 
@@ -23,13 +24,7 @@ const BETA: f64 = 1.0;
 const GAMMA: f64 = 0.0;
 
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::main_with(run)
 }
 
 /// Writes vle's f64 reference results of the MNIST-1D network (online steps and the exact
@@ -42,7 +37,7 @@ struct Args {
     out: String,
 }
 
-fn run() -> Result<(), Box<dyn std::error::Error>> {
+fn run() -> common::Res<()> {
     let out = <Args as clap::Parser>::parse().out;
     let p: Vec<f64> = vle::init_params::<Net, f64>(7);
     vle::validate_params::<Net, f64>(&p, DT)?;

@@ -1,6 +1,6 @@
-//! Code shared by the `lagline`, `lagnet` and `custom_neuron` examples: input signals, the
-//! teacher's target stream, the instantaneous-backprop (LE) rule, progress bars, CSV files,
-//! PNG plots and the closing JSON line.
+//! Code shared by the examples (lagline, lagnet, custom_neuron, mnist1d, peer_reference): input
+//! signals, the teacher's target stream, the instantaneous-backprop (LE) rule, progress bars,
+//! CSV files, PNG plots, the closing JSON line and `main`'s error report.
 //!
 //! Included by each example with `mod common;` (not an example itself: Cargo only builds
 //! `examples/*.rs` and `examples/*/main.rs`).

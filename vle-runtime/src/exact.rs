@@ -247,8 +247,12 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
                     sum += N::loss_adjoint(p, st, y, scale, adj, grad);
                 }
                 gather(&mut self.x_step, n);
-                // Zeroed although the kernels overwrite it: hand-written networks may add.
-                self.adj_prev.iter_mut().for_each(|a| *a = T::zero());
+                // The kernels overwrite every entry (`Network::euler_step_adjoint`'s contract);
+                // debug builds poison the buffer, so a kernel that adds into it or skips an
+                // entry turns the gradient into NaN in tests instead of silently summing.
+                if cfg!(debug_assertions) {
+                    self.adj_prev.fill(T::from_f64(f64::NAN));
+                }
                 N::euler_step_adjoint_batch(
                     p,
                     &self.segment[i * s..(i + 1) * s],

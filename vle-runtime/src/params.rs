@@ -105,6 +105,22 @@ pub fn try_init_params<N: Network, T: Scalar>(seed: u64) -> Result<Vec<T>> {
     Ok(p)
 }
 
+/// Sets every bias uniform in ±1/√fan_in of its layer, as PyTorch's `nn.Linear` initialises
+/// them ([`init_params`] leaves biases zero); for comparisons with code that starts that way.
+/// Draws from its own stream of `seed`, so the weights of `init_params(seed)` stay as they are.
+pub fn init_biases_fan_in<N: Network, T: Scalar>(params: &mut [T], seed: u64) {
+    let mut rng = Rng::new(seed ^ 0xB1A5_EED5);
+    for info in N::param_info()
+        .iter()
+        .filter(|i| matches!(i.kind, ParamKind::Bias))
+    {
+        let a = 1.0 / (fan_in::<N>(info.layer).max(1) as f64).sqrt();
+        params[info.range()]
+            .iter_mut()
+            .for_each(|b| *b = T::from_f64(rng.uniform_range(-a, a)));
+    }
+}
+
 /// Checks the length, that every entry is finite, and every time constant satisfies
 /// 0 < τ and dt ≤ τ (explicit Euler, THEORY.md §6). Errors name the tensor and entry.
 pub fn validate_params<N: Network, T: Scalar>(p: &[T], dt: f64) -> Result<()> {

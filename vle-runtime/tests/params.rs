@@ -6,8 +6,8 @@ mod common;
 
 use common::{params, Gle1, Gle1FixedTau, TAU_M, TAU_R};
 use vle_runtime::params::{
-    clamp_time_constants, fan_in, find_param, find_param_by_symbol, learnable_mask,
-    param_entry_name, try_init_params,
+    clamp_time_constants, fan_in, find_param, find_param_by_symbol, init_biases_fan_in,
+    learnable_mask, param_entry_name, try_init_params,
 };
 use vle_runtime::{
     init_params, validate_params, Derivation, Error, LayerInfo, Network, ParamInfo, ParamKind,
@@ -188,6 +188,24 @@ fn init_uses_defaults_fan_in_and_zero_biases() {
     let g = init_params::<Gle1, f64>(1);
     assert!(g[0].abs() < 1.0);
     assert_eq!(&g[1..], &[0.0, 1.0, 0.3]);
+}
+
+#[test]
+fn biases_fan_in_leave_everything_else() {
+    let p0 = init_params::<TwoProjections, f64>(7);
+    let mut p = p0.clone();
+    init_biases_fan_in::<TwoProjections, f64>(&mut p, 7);
+    // Biases of h (fan_in 5) drawn in ±1/√5, not all equal; weights and τ untouched.
+    let a = 1.0 / 5f64.sqrt();
+    assert!(p[15..18].iter().all(|b| b.abs() < a && *b != 0.0));
+    assert!(p[15..18].iter().any(|&b| b != p[15]));
+    assert_eq!(&p[..15], &p0[..15]);
+    assert_eq!(&p[18..], &p0[18..]);
+    let mut q = p0.clone();
+    init_biases_fan_in::<TwoProjections, f64>(&mut q, 7);
+    assert_eq!(p, q);
+    init_biases_fan_in::<TwoProjections, f64>(&mut q, 8);
+    assert_ne!(p[15..18], q[15..18]);
 }
 
 #[test]

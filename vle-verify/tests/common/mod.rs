@@ -174,7 +174,9 @@ impl<const K: usize, const BUG: bool> Network for Bank<K, BUG> {
             let du = Self::drive(p, state[i], x, i);
             let (au, ap) = (adj_next[i], adj_next[K + i]);
             let gdu = au * dt + ap * tr;
-            adj_prev[i] += au + ap - gdu / tm;
+            adj_prev[i] = au + ap - gdu / tm;
+            // The next state does not read the carried prospective value.
+            adj_prev[K + i] = T::zero();
             grad[i] += gdu * x[0] / tm;
             grad[K + i] += gdu / tm;
             grad[2 * K + i] -= gdu * du / tm;
