@@ -62,7 +62,10 @@ use vle::data::Dataset;
 use vle::params::{check_finite_params, zero_non_learnable};
 use vle::params::{init_biases_fan_in, init_params, learnable_mask};
 use vle::sim::check_finite_states;
-use vle::{batch_gradient, Adam, Bptt, HeldSequence, Network, Optimizer, Rng, Signal, Tape};
+use vle::{
+    batch_gradient, Adam, Bptt, HeldSequence, Network, Optimizer, ReduceLrOnPlateau, Rng, Signal,
+    Tape,
+};
 
 vle::vle_model! {
     /// The GLE end-to-end MNIST-1D network (THEORY.md §8).
@@ -186,6 +189,12 @@ struct Args {
     /// `eps`).
     #[arg(long, default_value_t = 0.0)]
     min_lr: f64,
+    /// Local rule: carry the network's state over from one batch to the next and from
+    /// training into the test run, as the published code (states of a batch of another size are repeated or cut;
+    /// default: every sequence starts from rest). Not with --resume (checkpoints hold no
+    /// states).
+    #[arg(long, conflicts_with = "resume")]
+    carry_state: bool,
     /// Initial biases: uniform in ±1/√fan_in as PyTorch's `nn.Linear` (the published code), or
     /// zero (`vle::init_params`).
     #[arg(long, value_enum, default_value_t = BiasInit::FanIn)]
@@ -347,11 +356,20 @@ fn alignment(
 }
 
 /// Test loss (mean ℓ per step and sample) and accuracy (%) with frozen parameters.
-fn evaluate(p: &[T], data: &Dataset, hold: usize, dt: f64, threads: usize) -> (f64, f64) {
-    evaluate_on(p, data, false, hold, dt, threads)
+fn evaluate(
+    p: &[T],
+    data: &Dataset,
+    hold: usize,
+    dt: f64,
+    threads: usize,
+    carry: Option<&mut Carry>,
+) -> (f64, f64) {
+    evaluate_on(p, data, false, hold, dt, threads, carry)
 }
 
-/// [`evaluate`] on the test split or (`train`) on the training split.
+/// [`evaluate`] on the test split or (`train`) on the training split. With `carry`, sample
+/// `i` starts from carried sample `i mod n`, and the samples' final states are carried on
+/// (error neurons at rest: without a target they decay to zero within the sequence).
 fn evaluate_on(
     p: &[T],
     data: &Dataset,
@@ -359,21 +377,29 @@ fn evaluate_on(
     hold: usize,
     dt: f64,
     threads: usize,
+    carry: Option<&mut Carry>,
 ) -> (f64, f64) {
     let n = if train { data.n_train() } else { data.n_test() };
     let chunk = n.div_ceil(threads.max(1));
     let steps = data.length * hold;
     let dt = dt as T;
-    let (loss, correct) = std::thread::scope(|scope| {
+    let start_from = carry.as_deref();
+    let keep = start_from.is_some();
+    let (loss, correct, finals) = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..n)
             .step_by(chunk.max(1))
             .map(|start| {
                 scope.spawn(move || {
                     let (mut loss, mut correct) = (0.0f64, 0usize);
                     let mut state = vec![0.0 as T; Net::STATE];
+                    let mut local = vec![0.0 as T; Net::LOCAL];
+                    let mut finals = Vec::new();
                     let mut r = [0.0 as T; CLASSES];
                     for i in start..(start + chunk).min(n) {
-                        state.iter_mut().for_each(|s| *s = 0.0);
+                        match start_from {
+                            Some(c) => c.take(i, &mut state, &mut local),
+                            None => state.fill(0.0),
+                        }
                         let (x, label) = if train {
                             (data.train_sample(i), data.y_train[i])
                         } else {
@@ -390,17 +416,51 @@ fn evaluate_on(
                                 .for_each(|(s, &v)| *s += f64::from(v));
                         }
                         correct += usize::from(argmax(&sum) == label);
+                        if keep {
+                            finals.extend_from_slice(&state);
+                        }
                     }
-                    (loss, correct)
+                    (loss, correct, finals)
                 })
             })
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().expect("evaluation thread"))
-            .fold((0.0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+            .fold((0.0, 0, Vec::new()), |mut a, b| {
+                a.2.extend(b.2);
+                (a.0 + b.0, a.1 + b.1, a.2)
+            })
     });
+    if let Some(c) = carry {
+        c.local = vec![0.0; n * Net::LOCAL];
+        c.states = finals;
+    }
     (loss / (n * steps) as f64, 100.0 * correct as f64 / n as f64)
+}
+
+/// Network states carried between batches (`--carry-state`): per sample of the last batch,
+/// its ODE/prospective state and its error-neuron state.
+#[derive(Default)]
+struct Carry {
+    states: Vec<T>,
+    local: Vec<T>,
+}
+
+impl Carry {
+    /// Sample `j`'s entries: those of carried sample `j mod n` (the published code repeats or
+    /// cuts the batch dimension); zero when nothing is carried yet.
+    fn take(&self, j: usize, state: &mut [T], local: &mut [T]) {
+        let n = self.states.len() / Net::STATE;
+        if n == 0 {
+            state.fill(0.0);
+            local.fill(0.0);
+            return;
+        }
+        let k = j % n;
+        state.copy_from_slice(&self.states[k * Net::STATE..(k + 1) * Net::STATE]);
+        local.copy_from_slice(&self.local[k * Net::LOCAL..(k + 1) * Net::LOCAL]);
+    }
 }
 
 /// Mean ℓ per step and sample of a batch, and (when known) each sample's outputs summed over
@@ -428,8 +488,23 @@ fn local_batch(
     dt: f64,
     threads: usize,
     update_every: usize,
+    carry: Option<&mut Carry>,
 ) -> Result<BatchResult, Box<dyn Error>> {
     let batch = signals.len();
+    let carried = carry.as_deref().map(|c| {
+        let mut next = Carry {
+            states: vec![0.0; batch * Net::STATE],
+            local: vec![0.0; batch * Net::LOCAL],
+        };
+        for j in 0..batch {
+            c.take(
+                j,
+                &mut next.states[j * Net::STATE..(j + 1) * Net::STATE],
+                &mut next.local[j * Net::LOCAL..(j + 1) * Net::LOCAL],
+            );
+        }
+        Mutex::new(next)
+    });
     let steps = signals[0].steps();
     let update_every = update_every.max(1);
     let parts = chunks(batch, threads);
@@ -442,11 +517,17 @@ fn local_batch(
     let failed = AtomicBool::new(false);
     // Each worker returns (loss sum, output sums) or the first error it met.
     type Out = Result<(f64, Vec<[f64; CLASSES]>), String>;
+    let (state_len, local_len) = (Net::STATE, Net::LOCAL);
     let worker = |w: usize, leader: Option<&mut Adam<T>>| -> Out {
         let (first, count) = parts[w];
         let mut leader = leader;
         let mut states = vec![0.0 as T; count * Net::STATE];
         let mut local = vec![0.0 as T; count * Net::LOCAL];
+        if let Some(c) = &carried {
+            let c = c.lock().expect("carried states lock");
+            states.copy_from_slice(&c.states[first * state_len..(first + count) * state_len]);
+            local.copy_from_slice(&c.local[first * local_len..(first + count) * local_len]);
+        }
         let mut sums = vec![[0.0f64; CLASSES]; count];
         let (mut xf, mut yf) = ([0.0f64; 1], [0.0f64; CLASSES]);
         let mut r = [0.0 as T; CLASSES];
@@ -524,6 +605,11 @@ fn local_batch(
             }
             barrier.wait();
         }
+        if let Some(c) = &carried {
+            let mut c = c.lock().expect("carried states lock");
+            c.states[first * state_len..(first + count) * state_len].copy_from_slice(&states);
+            c.local[first * local_len..(first + count) * local_len].copy_from_slice(&local);
+        }
         match error {
             Some(e) => Err(e),
             None => Ok((loss, sums)),
@@ -545,6 +631,9 @@ fn local_batch(
         results
     });
     *p = params.into_inner().expect("parameters lock");
+    if let (Some(c), Some(next)) = (carry, carried) {
+        *c = next.into_inner().expect("carried states lock");
+    }
     let (mut loss, mut sums) = (0.0, Vec::with_capacity(batch));
     for r in results {
         let (l, s) = r?;
@@ -685,7 +774,10 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
     let batch = args.batch.min(data.n_train());
     let batches = data.n_train().div_ceil(batch);
     let mut records = Vec::new();
-    let mut plateau = Plateau::new(args.min_lr);
+    // The published code's schedule, stepped on the test loss after every epoch.
+    let mut plateau = ReduceLrOnPlateau::new(2, 0.5);
+    plateau.min_lr = args.min_lr;
+    let mut carry = (args.carry_state && rule == Rule::Local).then(Carry::default);
     let name = match rule {
         Rule::Local => "local",
         _ => "exact",
@@ -751,6 +843,7 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
                     dt,
                     setup.threads,
                     args.update_every,
+                    carry.as_mut(),
                 )?,
                 _ => exact_batch(&mut p, &mut optimizer, &signals, dt, setup.threads)?,
             };
@@ -779,9 +872,9 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
             Rule::Local => 100.0 * correct as f64 / data.n_train() as f64,
             _ => f64::NAN,
         };
-        let (test_loss, test_acc) = evaluate(&p, data, hold, dt, setup.threads);
+        let (test_loss, test_acc) = evaluate(&p, data, hold, dt, setup.threads, carry.as_mut());
         if std::env::var_os("VLE_MNIST_EVAL_TRAIN").is_some() {
-            let (l, a) = evaluate_on(&p, data, true, hold, dt, setup.threads);
+            let (l, a) = evaluate_on(&p, data, true, hold, dt, setup.threads, None);
             eprintln!("  frozen-weight train loss {l:.4}, train acc {a:.2} %");
         }
         let lr = optimizer.lr;
@@ -812,44 +905,6 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
         checkpoint.save(checkpoint_path(args, name, seed))?;
     }
     Ok(records)
-}
-
-/// PyTorch's ReduceLROnPlateau as the published code uses it (mode min, patience 2, factor
-/// 0.5, relative threshold 1e-4, no cooldown, `eps` 1e-8), floor `min_lr`, stepped on the test
-/// loss after every epoch.
-struct Plateau {
-    best: f64,
-    bad_epochs: usize,
-    min_lr: f64,
-}
-
-impl Plateau {
-    fn new(min_lr: f64) -> Self {
-        Plateau {
-            best: f64::INFINITY,
-            bad_epochs: 0,
-            min_lr,
-        }
-    }
-
-    /// Records an epoch's test loss; returns the learning rate for the next epoch.
-    fn step(&mut self, test_loss: f64, lr: f64) -> f64 {
-        if test_loss < self.best * (1.0 - 1e-4) {
-            (self.best, self.bad_epochs) = (test_loss, 0);
-            return lr;
-        }
-        self.bad_epochs += 1;
-        if self.bad_epochs <= 2 {
-            return lr;
-        }
-        self.bad_epochs = 0;
-        let halved = (lr * 0.5).max(self.min_lr);
-        if lr - halved > 1e-8 {
-            halved
-        } else {
-            lr
-        }
-    }
 }
 
 /// Optimizer updates of one epoch (one per `update_every` steps and at every sequence's end

@@ -40,7 +40,7 @@ pub use error::{Error, Result};
 pub use exact::{batch_gradient, discrete_loss, exact_gradient, Bptt, Tape, Window};
 pub use model::{Gradient, Params, State};
 pub use network::{Derivation, LayerInfo, Network, ParamInfo, ParamKind};
-pub use optim::{Adam, Optimizer, Sgd};
+pub use optim::{Adam, Optimizer, ReduceLrOnPlateau, Sgd};
 pub use parallel::ParallelOnline;
 pub use params::{init_params, validate_params};
 pub use rng::Rng;

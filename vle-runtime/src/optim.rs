@@ -185,6 +185,60 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
     }
 }
 
+/// Halves (by `factor`) a learning rate when a monitored loss has stopped improving:
+/// PyTorch's `ReduceLROnPlateau` in mode `min` with a relative threshold and no cooldown, the
+/// schedule of the published GLE training (patience 2, factor 0.5, no floor).
+#[derive(Clone, Debug)]
+pub struct ReduceLrOnPlateau {
+    /// Epochs without improvement that are tolerated; the next one reduces the rate.
+    pub patience: usize,
+    /// Multiplier of a reduction.
+    pub factor: f64,
+    /// An improvement must beat the best loss by this fraction of it.
+    pub threshold: f64,
+    /// Lowest rate.
+    pub min_lr: f64,
+    /// Reductions by no more than this are skipped (the rate stays), as in PyTorch.
+    pub eps: f64,
+    best: f64,
+    bad_epochs: usize,
+}
+
+impl ReduceLrOnPlateau {
+    /// PyTorch's defaults with `patience`: factor 0.1 → here `factor`, threshold 1e-4,
+    /// min_lr 0, eps 1e-8.
+    pub fn new(patience: usize, factor: f64) -> Self {
+        ReduceLrOnPlateau {
+            patience,
+            factor,
+            threshold: 1e-4,
+            min_lr: 0.0,
+            eps: 1e-8,
+            best: f64::INFINITY,
+            bad_epochs: 0,
+        }
+    }
+
+    /// Records one epoch's loss; returns the rate for the next epoch.
+    pub fn step(&mut self, loss: f64, lr: f64) -> f64 {
+        if loss < self.best * (1.0 - self.threshold) {
+            (self.best, self.bad_epochs) = (loss, 0);
+            return lr;
+        }
+        self.bad_epochs += 1;
+        if self.bad_epochs <= self.patience {
+            return lr;
+        }
+        self.bad_epochs = 0;
+        let reduced = (lr * self.factor).max(self.min_lr);
+        if lr - reduced > self.eps {
+            reduced
+        } else {
+            lr
+        }
+    }
+}
+
 fn assert_masked_lengths(mask: &[bool], p: usize, g: usize) {
     assert!(
         mask.len() == p && g == p,
@@ -213,6 +267,45 @@ mod tests {
         }
         assert!((p[0] - 1.0).abs() < 1e-9 && (p[1] + 2.0).abs() < 1e-9);
         assert_eq!(p[2], 0.0);
+    }
+
+    #[test]
+    fn plateau_reduces_after_patience_and_stops_at_the_floor_or_eps() {
+        let mut s = ReduceLrOnPlateau::new(2, 0.5);
+        let mut lr = 1e-3;
+        // Improvements keep the rate. A loss within the relative threshold of the best is no
+        // improvement; `patience` such epochs are tolerated, the next one halves the rate.
+        for loss in [3.0, 2.0, 1.0] {
+            lr = s.step(loss, lr);
+        }
+        assert_eq!(lr, 1e-3);
+        for (loss, want) in [(1.0, 1e-3), (0.99995, 1e-3), (1.0, 5e-4), (2.0, 5e-4)] {
+            lr = s.step(loss, lr);
+            assert_eq!(lr, want);
+        }
+        // A real improvement resets the count.
+        lr = s.step(0.5, lr);
+        lr = s.step(0.6, lr);
+        lr = s.step(0.6, lr);
+        assert_eq!(lr, 5e-4);
+        assert_eq!(s.step(0.6, lr), 2.5e-4);
+        // Without a floor the rate halves until a step would change it by no more than eps:
+        // from 1e-3 that is 1e-3 / 2^16 = 1.53e-8.
+        let mut s = ReduceLrOnPlateau::new(0, 0.5);
+        let mut lr = 1e-3;
+        s.step(1.0, lr);
+        for _ in 0..100 {
+            lr = s.step(1.0, lr);
+        }
+        assert_eq!(lr, 1e-3 / 65536.0);
+        let mut s = ReduceLrOnPlateau::new(0, 0.5);
+        s.min_lr = 1e-5;
+        s.step(1.0, 1e-3);
+        let mut lr = 1e-3;
+        for _ in 0..100 {
+            lr = s.step(1.0, lr);
+        }
+        assert_eq!(lr, 1e-5);
     }
 
     #[test]
