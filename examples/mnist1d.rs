@@ -190,9 +190,9 @@ struct Args {
     #[arg(long, default_value_t = 0.0)]
     min_lr: f64,
     /// Local rule: carry the network's state over from one batch to the next and from
-    /// training into the test run, as the published code (states of a batch of another size are repeated or cut;
-    /// default: every sequence starts from rest). Not with --resume (checkpoints hold no
-    /// states).
+    /// training into the test run, as the published code (a batch of another size repeats or
+    /// cuts the carried samples; default: every sequence starts from rest). Not with --resume
+    /// (checkpoints hold no states).
     #[arg(long, conflicts_with = "resume")]
     carry_state: bool,
     /// Initial biases: uniform in ±1/√fan_in as PyTorch's `nn.Linear` (the published code), or
@@ -517,7 +517,6 @@ fn local_batch(
     let failed = AtomicBool::new(false);
     // Each worker returns (loss sum, output sums) or the first error it met.
     type Out = Result<(f64, Vec<[f64; CLASSES]>), String>;
-    let (state_len, local_len) = (Net::STATE, Net::LOCAL);
     let worker = |w: usize, leader: Option<&mut Adam<T>>| -> Out {
         let (first, count) = parts[w];
         let mut leader = leader;
@@ -525,8 +524,8 @@ fn local_batch(
         let mut local = vec![0.0 as T; count * Net::LOCAL];
         if let Some(c) = &carried {
             let c = c.lock().expect("carried states lock");
-            states.copy_from_slice(&c.states[first * state_len..(first + count) * state_len]);
-            local.copy_from_slice(&c.local[first * local_len..(first + count) * local_len]);
+            states.copy_from_slice(&c.states[first * Net::STATE..(first + count) * Net::STATE]);
+            local.copy_from_slice(&c.local[first * Net::LOCAL..(first + count) * Net::LOCAL]);
         }
         let mut sums = vec![[0.0f64; CLASSES]; count];
         let (mut xf, mut yf) = ([0.0f64; 1], [0.0f64; CLASSES]);
@@ -607,8 +606,8 @@ fn local_batch(
         }
         if let Some(c) = &carried {
             let mut c = c.lock().expect("carried states lock");
-            c.states[first * state_len..(first + count) * state_len].copy_from_slice(&states);
-            c.local[first * local_len..(first + count) * local_len].copy_from_slice(&local);
+            c.states[first * Net::STATE..(first + count) * Net::STATE].copy_from_slice(&states);
+            c.local[first * Net::LOCAL..(first + count) * Net::LOCAL].copy_from_slice(&local);
         }
         match error {
             Some(e) => Err(e),
@@ -1090,6 +1089,13 @@ fn run() -> Result<(), Box<dyn Error>> {
         return Err(
             "--hold, --epochs, --seeds and --batch must be at least 1 (--epochs 0 only \
                     with --export-data)"
+                .into(),
+        );
+    }
+    if args.carry_state && args.rule == Rule::Exact {
+        return Err(
+            "--carry-state is for the local rule (the exact gradient runs every \
+                    sequence from rest)"
                 .into(),
         );
     }
