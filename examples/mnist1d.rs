@@ -207,7 +207,8 @@ struct Args {
     #[arg(long, default_value = "results/mnist1d")]
     out: PathBuf,
     /// Only print how the local rule lines up with the exact gradient (cosine per tensor, 8
-    /// training sequences) at the parameters of this checkpoint (a `.ckpt` this example wrote,
+    /// training sequences; per layer, the local errors' size and roughness against the exact
+    /// adjoint's) at the parameters of this checkpoint (a `.ckpt` this example wrote,
     /// or a `vle::save_params` file), then exit.
     #[arg(long)]
     align_at: Option<PathBuf>,
@@ -352,6 +353,60 @@ fn alignment(
         }
     }
     println!("; overall {:.4}", cos(&local, &exact));
+    error_spectra(data, hold, dt, p)
+}
+
+/// Per layer, on training sample 0: the local errors ε of the online rule against the exact
+/// (continuous-time) adjoint errors of the same layer — RMS ratio and roughness
+/// Σ(xₙ − xₙ₋₁)² / (4 Σ xₙ²) (0 for a smooth signal, ½ for white noise, 1 at the Nyquist
+/// frequency) over the middle 80 % of the sequence. THEORY.md §5: the error neuron multiplies
+/// high frequencies by up to τm/τr where the adjoint attenuates them, so where the local
+/// errors are much rougher and larger than the adjoint's, that gain is what misleads them.
+fn error_spectra(data: &Dataset, hold: usize, dt: f64, p: &[f64]) -> Result<(), Box<dyn Error>> {
+    let sig = train_signal(data, 0, hold, dt);
+    let steps = data.length * hold;
+    let sweep = vle::continuous_adjoint::<Net, f64, _>(p, &sig, None, 0.0, dt, steps, 1.0)?;
+    let (mut state, mut local) = (vec![0.0; Net::STATE], vec![0.0; Net::LOCAL]);
+    let mut unused = vec![0.0; Net::PARAMS];
+    let (mut x, mut y) = ([0.0], [0.0; CLASSES]);
+    let layers = Net::layer_info();
+    // Per layer: [local, adjoint] series, neuron-major: [neuron][step].
+    let mut series: Vec<[Vec<Vec<f64>>; 2]> = layers
+        .iter()
+        .map(|l| [vec![Vec::new(); l.size], vec![Vec::new(); l.size]])
+        .collect();
+    for n in 0..steps {
+        sig.at(n as f64 * dt, &mut x, &mut y);
+        Net::online_step(p, &mut state, &mut local, &x, &y, 1.0, 0.0, dt, &mut unused);
+        for (l, s) in layers.iter().zip(&mut series) {
+            for i in 0..l.size {
+                s[0][i].push(local[l.local_error_offset + i]);
+                s[1][i].push(sweep.errors[n * Net::NEURONS + l.adjoint_error_offset + i]);
+            }
+        }
+    }
+    let (lo, hi) = (steps / 10, steps - steps / 10);
+    // (Σ x², Σ (Δx)²) over the layer's neurons in [lo, hi).
+    let sums = |neurons: &[Vec<f64>]| {
+        neurons.iter().fold((0.0, 0.0), |(e, d), x| {
+            let w = &x[lo..hi];
+            let e2: f64 = w.iter().map(|v| v * v).sum();
+            let d2: f64 = w.windows(2).map(|v| (v[1] - v[0]).powi(2)).sum();
+            (e + e2, d + d2)
+        })
+    };
+    print!("local errors vs the exact adjoint's, sample 0 (RMS ratio; roughness local / adjoint):");
+    for (l, s) in layers.iter().zip(&series) {
+        let ((el, dl), (ea, da)) = (sums(&s[0]), sums(&s[1]));
+        print!(
+            " {} {:.2} ({:.2} / {:.2})",
+            l.name,
+            (el / ea).sqrt(),
+            dl / (4.0 * el),
+            da / (4.0 * ea)
+        );
+    }
+    println!();
     Ok(())
 }
 
