@@ -818,7 +818,7 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
     let dt = args.dt;
     let mut p: Vec<T> = init_params::<Net, T>(seed);
     if args.bias_init == BiasInit::FanIn {
-        init_biases_fan_in::<Net, T>(&mut p, seed);
+        init_biases_fan_in::<Net, T>(&mut p, seed)?;
     }
     // dt must not exceed any time constant (THEORY.md §6): refused before any work.
     vle::validate_params::<Net, T>(&p, dt)?;

@@ -205,8 +205,8 @@ pub struct ReduceLrOnPlateau {
 }
 
 impl ReduceLrOnPlateau {
-    /// PyTorch's defaults with `patience`: factor 0.1 → here `factor`, threshold 1e-4,
-    /// min_lr 0, eps 1e-8.
+    /// `patience` and `factor` (in (0, 1)) as given, the rest PyTorch's defaults: relative
+    /// threshold 1e-4, min_lr 0, eps 1e-8.
     pub fn new(patience: usize, factor: f64) -> Self {
         ReduceLrOnPlateau {
             patience,

@@ -108,7 +108,9 @@ pub fn try_init_params<N: Network, T: Scalar>(seed: u64) -> Result<Vec<T>> {
 /// Sets every bias uniform in ±1/√fan_in of its layer, as PyTorch's `nn.Linear` initialises
 /// them ([`init_params`] leaves biases zero); for comparisons with code that starts that way.
 /// Draws from its own stream of `seed`, so the weights of `init_params(seed)` stay as they are.
-pub fn init_biases_fan_in<N: Network, T: Scalar>(params: &mut [T], seed: u64) {
+/// Errors when `params` is not [`Network::PARAMS`] long.
+pub fn init_biases_fan_in<N: Network, T: Scalar>(params: &mut [T], seed: u64) -> Result<()> {
+    check_len("the parameter vector", N::PARAMS, params.len())?;
     let mut rng = Rng::new(seed ^ 0xB1A5_EED5);
     for info in N::param_info()
         .iter()
@@ -119,6 +121,7 @@ pub fn init_biases_fan_in<N: Network, T: Scalar>(params: &mut [T], seed: u64) {
             .iter_mut()
             .for_each(|b| *b = T::from_f64(rng.uniform_range(-a, a)));
     }
+    Ok(())
 }
 
 /// Checks the length, that every entry is finite, and every time constant satisfies

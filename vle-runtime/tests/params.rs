@@ -194,7 +194,7 @@ fn init_uses_defaults_fan_in_and_zero_biases() {
 fn biases_fan_in_leave_everything_else() {
     let p0 = init_params::<TwoProjections, f64>(7);
     let mut p = p0.clone();
-    init_biases_fan_in::<TwoProjections, f64>(&mut p, 7);
+    init_biases_fan_in::<TwoProjections, f64>(&mut p, 7).unwrap();
     // Biases of h (fan_in 5) drawn in ±1/√5, not all equal; weights and τ untouched.
     let a = 1.0 / 5f64.sqrt();
     assert!(p[15..18].iter().all(|b| b.abs() < a && *b != 0.0));
@@ -202,10 +202,12 @@ fn biases_fan_in_leave_everything_else() {
     assert_eq!(&p[..15], &p0[..15]);
     assert_eq!(&p[18..], &p0[18..]);
     let mut q = p0.clone();
-    init_biases_fan_in::<TwoProjections, f64>(&mut q, 7);
+    init_biases_fan_in::<TwoProjections, f64>(&mut q, 7).unwrap();
     assert_eq!(p, q);
-    init_biases_fan_in::<TwoProjections, f64>(&mut q, 8);
+    init_biases_fan_in::<TwoProjections, f64>(&mut q, 8).unwrap();
     assert_ne!(p[15..18], q[15..18]);
+    // A vector of the wrong length is an error, not a panic.
+    assert!(init_biases_fan_in::<TwoProjections, f64>(&mut q[..20], 7).is_err());
 }
 
 #[test]
