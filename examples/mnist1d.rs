@@ -28,7 +28,7 @@
 //! - local rule: Adam (β = 0.9, 0.999, ε = 1e-8) with learning rate 5e-3·dt, one update per
 //!   time step from the batch-mean local gradient, batch 100; every sequence starts from rest
 //!   (the published code instead carries the states over from one batch to the next, and
-//!   from training into the test run).
+//!   from training into the test run: `--carry-state`).
 //! - exact gradient: the discrete gradient of L = β·dt·Σₙ ℓ over each 360-step sequence from
 //!   rest, batch-mean, one Adam update per batch, same learning rate (`--lr` to change).
 //! - the published code halves the learning rate when the test loss has not improved for 3
@@ -494,8 +494,8 @@ fn evaluate_on(
     (loss / (n * steps) as f64, 100.0 * correct as f64 / n as f64)
 }
 
-/// Network states carried between batches (`--carry-state`): per sample of the last batch,
-/// its ODE/prospective state and its error-neuron state.
+/// Network states carried between batches (`--carry-state`): per sample of the last batch
+/// (or test run), its ODE/prospective state and its error-neuron state.
 #[derive(Default)]
 struct Carry {
     states: Vec<T>,
@@ -546,20 +546,7 @@ fn local_batch(
     carry: Option<&mut Carry>,
 ) -> Result<BatchResult, Box<dyn Error>> {
     let batch = signals.len();
-    let carried = carry.as_deref().map(|c| {
-        let mut next = Carry {
-            states: vec![0.0; batch * Net::STATE],
-            local: vec![0.0; batch * Net::LOCAL],
-        };
-        for j in 0..batch {
-            c.take(
-                j,
-                &mut next.states[j * Net::STATE..(j + 1) * Net::STATE],
-                &mut next.local[j * Net::LOCAL..(j + 1) * Net::LOCAL],
-            );
-        }
-        Mutex::new(next)
-    });
+    let start_from = carry.as_deref();
     let steps = signals[0].steps();
     let update_every = update_every.max(1);
     let parts = chunks(batch, threads);
@@ -570,17 +557,22 @@ fn local_batch(
         .collect();
     let barrier = Barrier::new(parts.len());
     let failed = AtomicBool::new(false);
-    // Each worker returns (loss sum, output sums) or the first error it met.
-    type Out = Result<(f64, Vec<[f64; CLASSES]>), String>;
+    // Each worker returns (loss sum, output sums, its samples' final states and error-neuron
+    // states) or the first error it met.
+    type Out = Result<(f64, Vec<[f64; CLASSES]>, Vec<T>, Vec<T>), String>;
     let worker = |w: usize, leader: Option<&mut Adam<T>>| -> Out {
         let (first, count) = parts[w];
         let mut leader = leader;
         let mut states = vec![0.0 as T; count * Net::STATE];
         let mut local = vec![0.0 as T; count * Net::LOCAL];
-        if let Some(c) = &carried {
-            let c = c.lock().expect("carried states lock");
-            states.copy_from_slice(&c.states[first * Net::STATE..(first + count) * Net::STATE]);
-            local.copy_from_slice(&c.local[first * Net::LOCAL..(first + count) * Net::LOCAL]);
+        if let Some(c) = start_from {
+            for b in 0..count {
+                c.take(
+                    first + b,
+                    &mut states[b * Net::STATE..(b + 1) * Net::STATE],
+                    &mut local[b * Net::LOCAL..(b + 1) * Net::LOCAL],
+                );
+            }
         }
         let mut sums = vec![[0.0f64; CLASSES]; count];
         let (mut xf, mut yf) = ([0.0f64; 1], [0.0f64; CLASSES]);
@@ -659,14 +651,9 @@ fn local_batch(
             }
             barrier.wait();
         }
-        if let Some(c) = &carried {
-            let mut c = c.lock().expect("carried states lock");
-            c.states[first * Net::STATE..(first + count) * Net::STATE].copy_from_slice(&states);
-            c.local[first * Net::LOCAL..(first + count) * Net::LOCAL].copy_from_slice(&local);
-        }
         match error {
             Some(e) => Err(e),
-            None => Ok((loss, sums)),
+            None => Ok((loss, sums, states, local)),
         }
     };
     let results: Vec<Out> = std::thread::scope(|scope| {
@@ -685,14 +672,17 @@ fn local_batch(
         results
     });
     *p = params.into_inner().expect("parameters lock");
-    if let (Some(c), Some(next)) = (carry, carried) {
-        *c = next.into_inner().expect("carried states lock");
-    }
     let (mut loss, mut sums) = (0.0, Vec::with_capacity(batch));
+    let mut next = Carry::default();
     for r in results {
-        let (l, s) = r?;
+        let (l, s, st, lc) = r?;
         loss += l;
         sums.extend(s);
+        next.states.extend(st);
+        next.local.extend(lc);
+    }
+    if let Some(c) = carry {
+        *c = next;
     }
     Ok((loss / (batch * steps) as f64, Some(sums)))
 }
