@@ -4,6 +4,28 @@
 
 mod models;
 
+vle::vle_model! {
+    /// Declared names equal to the batch kernels' own locals (`b`, `nb`, `bs`, `bl`, `rest`,
+    /// `scratch`): the generated loops must not pick up the neuron's values instead of theirs.
+    pub network Shadowing {
+        neuron Adapt {
+            param tau_m, tau_r, nb, rest;
+            activation phi;
+            state b, bs;
+            mismatch e = b + tau_m * d(b) + nb * bs - input;
+            mismatch e_a = bs + rest * d(bs) - b;
+            prospective bl = b + tau_r * d(b);
+            rate r = phi(bl);
+        }
+        fn scratch(z) = z / (1 + z^2)^0.5;
+        input x: 2;
+        layer h: 3 = Adapt { phi: scratch, tau_m: 1.0, tau_r: [1.0, 0.3, 0.3], nb: 0.5, rest: 2.0 } <- x + bias;
+        layer out: 2 = Adapt { phi: identity, tau_m: 0.5, tau_r: 0.5, nb: 0.2, rest: 1.0 } <- h + bias;
+        energy = 0.5 * sum_sq(e, e_a) + beta * mse(out.r, target);
+        learn W, b, tau_m, tau_r, nb;
+    }
+}
+
 use vle::params::init_params;
 use vle::Network;
 
@@ -96,6 +118,7 @@ fn batched_online_step_equals_the_per_sample_steps() {
         ("LeNet", batch_vs_per_sample::<models::LeNet>(6, 200, 0.1)),
         ("Linear", batch_vs_per_sample::<models::Linear>(2, 200, 0.0)),
         ("Chain", batch_vs_per_sample::<models::Chain>(7, 200, 0.3)),
+        ("Shadowing", batch_vs_per_sample::<Shadowing>(3, 200, 0.2)),
     ] {
         println!("{name}: max relative difference {err:e}");
         assert!(err <= TOL, "{name}: {err:e} > {TOL:e}");
@@ -228,5 +251,6 @@ fn batched_exact_gradient_equals_the_per_sample_sweeps() {
         one::<models::MixedNet>(5, tape);
         one::<models::LeNet>(2, tape);
         one::<models::Chain>(2, tape);
+        one::<Shadowing>(3, tape);
     }
 }

@@ -685,7 +685,7 @@ const RESERVED: &[&str] = &[
     "g_r",
 ];
 const RESERVED_PREFIXES: &[&str] = &[
-    "d_", "v_", "adj_", "costate_", "lam_", "rate_", "g_r_", "grad_", "next_",
+    "d_", "v_", "adj_", "costate_", "lam_", "rate_", "g_r_", "g_rec_", "grad_", "next_", "row_",
 ];
 
 /// Checks a neuron's declarations once, independently of the layers that use it: reserved and

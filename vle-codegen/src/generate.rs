@@ -244,6 +244,56 @@ fn adj_r_ident(l: &Layer) -> Ident {
     format_ident!("adj_rate_{}", l.name)
 }
 
+/// `row_<name>`: a row slice of a batch kernel (the prefix `row_` is reserved, so these never
+/// alias a neuron's own names).
+fn row_ident(name: &str) -> Ident {
+    format_ident!("row_{}", name)
+}
+
+/// Binds `rows` (name, offset from `base`, length) of `slice` as slices of exact, constant
+/// length, so that a loop `for i in 0..len` over them has no bounds checks and vectorises.
+/// Mutable rows are split off one another (they must be disjoint).
+fn bind_rows(
+    slice: &TokenStream,
+    base: &TokenStream,
+    mut rows: Vec<(Ident, usize, usize)>,
+    mutable: bool,
+) -> TokenStream {
+    let at = |off: usize| {
+        if off == 0 {
+            quote!(#base)
+        } else {
+            let o = lit(off);
+            quote!(#base + #o)
+        }
+    };
+    if !mutable {
+        let binds = rows.iter().map(|(id, off, len)| {
+            let (a, e) = (at(*off), at(off + len));
+            quote!(let #id = &#slice[#a..#e];)
+        });
+        return quote!(#(#binds)*);
+    }
+    rows.sort_by_key(|r| r.1);
+    let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+        return quote!();
+    };
+    let (a, e) = (at(first.1), at(last.1 + last.2));
+    let mut out = vec![quote!(let rest = &mut #slice[#a..#e];)];
+    let mut pos = first.1;
+    for (id, off, len) in &rows {
+        if *off > pos {
+            let gap = lit(off - pos);
+            out.push(quote!(let (_, rest) = rest.split_at_mut(#gap);));
+        }
+        let l = lit(*len);
+        out.push(quote!(let (#id, rest) = rest.split_at_mut(#l);));
+        pos = off + len;
+    }
+    out.push(quote!(let _ = rest;));
+    quote!(#(#out)*)
+}
+
 /// Generates everything for a checked network.
 pub struct Generator<'n> {
     net: &'n mut Net,
@@ -1080,50 +1130,102 @@ impl<'n> Generator<'n> {
         }
     }
 
-    /// Per-sample entries of the scratch the batch kernels need: the input transposed, then
-    /// per layer up to six arrays stored `[neuron][sample]` (see each kernel's split).
+    /// Per-sample entries of the scratch the batch kernels need: per layer up to six arrays
+    /// stored `[sample][neuron]` (see each kernel's split).
     fn batch_scratch_len(&self) -> usize {
         // The online step needs 5 arrays per layer (6 with a recurrent projection), the reverse
         // Euler step 5, the Euler step 2: size for the largest.
-        let mut n = self.net.input_size;
-        for l in &self.net.layers {
-            n += l.size * 6;
-        }
-        n
+        self.net.layers.iter().map(|l| l.size * 6).sum()
     }
 
-    /// [`Self::neuron_sources`] for sample `b` of a batch: states at `states[bs + ..]`.
+    /// [`Self::neuron_sources`] for the per-neuron loop of a batch kernel: states, `p` and
+    /// parameters read from the rows bound by [`Self::state_rows`] and [`Self::param_rows`].
     fn batch_sources(&self, li: usize) -> Sources {
         let l = &self.net.layers[li];
         let mut v: Sources = Vec::new();
-        for (k, s) in l.sym.states.iter().enumerate() {
-            let off = lit(self.layout.s_off[li][k]);
-            v.push((s.clone(), quote!(states[bs + #off + i])));
+        for name in l.sym.states.iter().chain(&l.sym.params) {
+            let row = row_ident(name);
+            v.push((name.clone(), quote!(#row[i])));
         }
-        for k in 0..l.sym.params.len() {
-            let e = self.layout.neuron_param(li, k);
-            let c = self.c(&e.konst);
-            v.push((e.symbol.clone(), quote!(params[#c + i])));
-        }
-        let poff = lit(self.layout.p_off[li]);
-        v.push(("p".into(), quote!(states[bs + #poff + i])));
+        v.push(("p".into(), quote!(row_p[i])));
         v.push(("input".into(), quote!(input)));
         v.push(("dt".into(), quote!(dt)));
         v
     }
 
-    /// `let (name, scratch) = scratch.split_at_mut(..)` for the transposed input (filled from
-    /// `xs`) and, per layer, the arrays named by `arrays(layer)`, each `[neuron][sample]`.
+    /// `let row_<param> = &params[..]`: layer `li`'s neuron parameters, bound once per kernel.
+    fn param_rows(&self, li: usize) -> TokenStream {
+        let l = &self.net.layers[li];
+        let n = lit(l.size);
+        let rows = (0..l.sym.params.len()).map(|k| {
+            let e = self.layout.neuron_param(li, k);
+            let c = self.c(&e.konst);
+            let row = row_ident(&e.symbol);
+            quote!(let #row = &params[#c..#c + #n];)
+        });
+        quote!(#(#rows)*)
+    }
+
+    /// Rows of layer `li`'s states (`row_<prefix><state>`) and prospective value
+    /// (`row_<prefix>p`) in one sample's part of `slice`, which starts at `base`.
+    fn state_rows(
+        &self,
+        li: usize,
+        slice: TokenStream,
+        base: TokenStream,
+        prefix: &str,
+        (states, p): (bool, bool),
+        mutable: bool,
+    ) -> TokenStream {
+        let l = &self.net.layers[li];
+        let mut rows = Vec::new();
+        if states {
+            for (k, s) in l.sym.states.iter().enumerate() {
+                rows.push((
+                    row_ident(&format!("{prefix}{s}")),
+                    self.layout.s_off[li][k],
+                    l.size,
+                ));
+            }
+        }
+        if p {
+            rows.push((
+                row_ident(&format!("{prefix}p")),
+                self.layout.p_off[li],
+                l.size,
+            ));
+        }
+        bind_rows(&slice, &base, rows, mutable)
+    }
+
+    /// `row_grad_<param>`: mutable rows of `grad` for layer `li`'s neuron parameters `which`.
+    fn grad_rows(&self, li: usize, which: &[usize]) -> TokenStream {
+        let Some(&first) = which.first() else {
+            return quote!();
+        };
+        let l = &self.net.layers[li];
+        let e0 = self.layout.neuron_param(li, first);
+        let rows = which
+            .iter()
+            .map(|&k| {
+                let e = self.layout.neuron_param(li, k);
+                (
+                    row_ident(&format!("grad_{}", e.symbol)),
+                    e.offset - e0.offset,
+                    l.size,
+                )
+            })
+            .collect();
+        bind_rows(&quote!(grad), &self.c(&e0.konst), rows, true)
+    }
+
+    /// `let (rate_x, ..) = scratch.split_at_mut(..)`: the input (read from `xs` in place) and,
+    /// per layer, the arrays named by `arrays(layer)`, each `[sample][neuron]`.
     fn batch_split(&self, arrays: impl Fn(&Layer) -> Vec<Ident>) -> TokenStream {
         let n_in = lit(self.net.input_size);
         let mut split = vec![quote! {
             let nb = batch;
-            let (rate_x, scratch) = scratch.split_at_mut(#n_in * nb);
-            for b in 0..nb {
-                for k in 0..#n_in {
-                    rate_x[k * nb + b] = xs[b * #n_in + k];
-                }
-            }
+            let rate_x = &xs[..#n_in * nb];
         }];
         for l in &self.net.layers {
             let n = lit(l.size);
@@ -1134,13 +1236,17 @@ impl<'n> Generator<'n> {
         quote!(#(#split)* let _ = scratch;)
     }
 
-    /// Rates (and R'(p)) of layer `li` for the whole batch from the carried prospective values.
-    fn batch_rates(&mut self, li: usize, with_dp: bool) -> TokenStream {
+    /// Rates (and R'(p)) of layer `li` for the whole batch from the carried prospective values;
+    /// `extra` runs per sample after the neuron loop (with `b`, `bs` in scope).
+    fn batch_rates(&mut self, li: usize, with_dp: bool, extra: TokenStream) -> TokenStream {
         let sources = self.batch_sources(li);
+        let prows = self.param_rows(li);
+        let srows = self.state_rows(li, quote!(states), quote!(bs), "", (true, true), false);
         let n_state = lit(self.layout.n_state);
         let l = &mut self.net.layers[li];
         let n = lit(l.size);
         let (rid, did) = (rate_ident(l), rate_dp_ident(l));
+        let (rrow, drow) = (row_ident(&rid.to_string()), row_ident(&did.to_string()));
         let re: RateExprs = l.sym.rate_exprs();
         let mut outputs = vec![("r", re.r)];
         if with_dp {
@@ -1148,26 +1254,36 @@ impl<'n> Generator<'n> {
         }
         let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
         let r = &vals[0];
-        let dp = if with_dp {
+        let (dp_row, dp) = if with_dp {
             let d = &vals[1];
-            quote!(#did[i * nb + b] = #d;)
+            (
+                quote!(let #drow = &mut #did[b * #n..(b + 1) * #n];),
+                quote!(#drow[i] = #d;),
+            )
         } else {
-            quote!()
+            (quote!(), quote!())
         };
         quote! {
-            for i in 0..#n {
+            {
+                #prows
                 for b in 0..nb {
                     let bs = b * #n_state;
-                    #stmts
-                    #rid[i * nb + b] = #r;
-                    #dp
+                    #srows
+                    let #rrow = &mut #rid[b * #n..(b + 1) * #n];
+                    #dp_row
+                    for i in 0..#n {
+                        #stmts
+                        #rrow[i] = #r;
+                        #dp
+                    }
+                    #extra
                 }
             }
         }
     }
 
     /// The synaptic input of layer `li` for the whole batch into `rate_in_<layer>`: the bias,
-    /// then one matrix product per projection.
+    /// then one matrix product per projection (`[sample][neuron]`: inputs · Wᵀ).
     fn batch_synaptic_input(&self, li: usize) -> TokenStream {
         let l = &self.net.layers[li];
         let n = lit(l.size);
@@ -1176,8 +1292,8 @@ impl<'n> Generator<'n> {
             Some(b) => {
                 let c = self.c(&b.konst);
                 quote! {
-                    for i in 0..#n {
-                        #in_id[i * nb..(i + 1) * nb].fill(params[#c + i]);
+                    for b in 0..nb {
+                        #in_id[b * #n..(b + 1) * #n].copy_from_slice(&params[#c..#c + #n]);
                     }
                 }
             }
@@ -1188,13 +1304,13 @@ impl<'n> Generator<'n> {
             let nsrc = lit(src.size);
             let r = self.batch_src_rates(li, si);
             syn.push(quote! {
-                ::vle::kernels::gemm_nn(#n, nb, #nsrc, T::one(), &params[#w..#w + #n * #nsrc], &#r[..], &mut #in_id[..]);
+                ::vle::kernels::gemm_nt(nb, #n, #nsrc, T::one(), &#r[..], &params[#w..#w + #n * #nsrc], &mut #in_id[..]);
             });
         }
         quote!(#(#syn)*)
     }
 
-    /// The `[neuron][sample]` rates a projection of layer `li` reads.
+    /// The `[sample][neuron]` rates a projection of layer `li` reads.
     fn batch_src_rates(&self, li: usize, si: usize) -> TokenStream {
         match self.net.layers[li].sources[si].kind {
             SourceKind::Input => quote!(rate_x),
@@ -1208,14 +1324,17 @@ impl<'n> Generator<'n> {
         let n_state = lit(self.layout.n_state);
         let mut rates = Vec::new();
         for li in 0..self.net.layers.len() {
-            rates.push(self.batch_rates(li, false));
+            rates.push(self.batch_rates(li, false, quote!()));
         }
         let mut layers = Vec::new();
         for li in 0..self.net.layers.len() {
             let sources = self.batch_sources(li);
             let syn = self.batch_synaptic_input(li);
+            let prows = self.param_rows(li);
+            let srows = self.state_rows(li, quote!(states), quote!(bs), "", (true, true), true);
             let l = &mut self.net.layers[li];
             let in_id = format_ident!("rate_in_{}", l.name);
+            let in_row = row_ident(&in_id.to_string());
             let fwd: EulerExprs = l.sym.euler();
             let n = lit(l.size);
             let names: Vec<String> = l.sym.states.iter().map(|s| format!("next_{s}")).collect();
@@ -1227,24 +1346,26 @@ impl<'n> Generator<'n> {
             outputs.push(("next_p", fwd.p_next));
             let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
             let mut writes = Vec::new();
-            for (k, v) in vals.iter().take(l.sym.states.len()).enumerate() {
-                let off = lit(self.layout.s_off[li][k]);
-                writes.push(quote!(states[bs + #off + i] = #v;));
+            for (s, v) in l.sym.states.iter().zip(&vals) {
+                let row = row_ident(s);
+                writes.push(quote!(#row[i] = #v;));
             }
-            let poff = lit(self.layout.p_off[li]);
             let pv = &vals[l.sym.states.len()];
             let comment = format!(" layer `{}` ({})", l.name, l.sym.neuron);
             layers.push(quote! {
                 #[doc = #comment]
                 {
                     #syn
-                    for i in 0..#n {
-                        for b in 0..nb {
-                            let bs = b * #n_state;
-                            let input = #in_id[i * nb + b];
+                    #prows
+                    for b in 0..nb {
+                        let bs = b * #n_state;
+                        #srows
+                        let #in_row = &#in_id[b * #n..(b + 1) * #n];
+                        for i in 0..#n {
+                            let input = #in_row[i];
                             #stmts
                             #(#writes)*
-                            states[bs + #poff + i] = #pv;
+                            row_p[i] = #pv;
                         }
                     }
                 }
@@ -1272,7 +1393,7 @@ impl<'n> Generator<'n> {
         let n_state = lit(self.layout.n_state);
         let mut rates = Vec::new();
         for li in 0..self.net.layers.len() {
-            rates.push(self.batch_rates(li, true));
+            rates.push(self.batch_rates(li, true, quote!()));
             let a = adj_r_ident(&self.net.layers[li]);
             rates.push(quote!(#a.fill(T::zero());));
         }
@@ -1280,21 +1401,40 @@ impl<'n> Generator<'n> {
         for li in 0..self.net.layers.len() {
             let mut sources = self.batch_sources(li);
             let syn = self.batch_synaptic_input(li);
-            let (w_entries, b_entry, theta_entries) = self.param_entries(li);
+            let (w_entries, b_entry, _) = self.param_entries(li);
             let src_rates: Vec<TokenStream> = (0..self.net.layers[li].sources.len())
                 .map(|si| self.batch_src_rates(li, si))
                 .collect();
+            let prows = self.param_rows(li);
+            let all_params: Vec<usize> = (0..self.net.layers[li].sym.params.len()).collect();
+            let grows = self.grad_rows(li, &all_params);
+            let srows = self.state_rows(li, quote!(states), quote!(bs), "", (true, true), false);
+            let arows = self.state_rows(
+                li,
+                quote!(adj_next),
+                quote!(bs),
+                "adj_next_",
+                (true, true),
+                false,
+            );
+            let prev_rows = self.state_rows(
+                li,
+                quote!(adj_prev),
+                quote!(bs),
+                "adj_prev_",
+                (true, false),
+                true,
+            );
             let l = &mut self.net.layers[li];
             let in_id = format_ident!("rate_in_{}", l.name);
             let ain = format_ident!("rate_ain_{}", l.name);
+            let (in_row, ain_row) = (row_ident(&in_id.to_string()), row_ident(&ain.to_string()));
             let fwd = l.sym.euler();
             let adj: EulerAdjointExprs = l.sym.euler_adjoint(&fwd);
-            for (k, st) in l.sym.states.iter().enumerate() {
-                let off = lit(self.layout.s_off[li][k]);
-                sources.push((format!("adj_{st}"), quote!(adj_next[bs + #off + i])));
+            for s in l.sym.states.iter().chain(std::iter::once(&"p".to_string())) {
+                let row = row_ident(&format!("adj_next_{s}"));
+                sources.push((format!("adj_{s}"), quote!(#row[i])));
             }
-            let poff = lit(self.layout.p_off[li]);
-            sources.push(("adj_p".into(), quote!(adj_next[bs + #poff + i])));
             let names_s: Vec<String> = l
                 .sym
                 .states
@@ -1317,40 +1457,38 @@ impl<'n> Generator<'n> {
             let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
             let ns = l.sym.states.len();
             let mut writes = Vec::new();
-            for k in 0..ns {
-                let off = lit(self.layout.s_off[li][k]);
-                let v = &vals[k];
-                writes.push(quote!(adj_prev[bs + #off + i] = #v;));
+            for (s, v) in l.sym.states.iter().zip(&vals) {
+                let row = row_ident(&format!("adj_prev_{s}"));
+                writes.push(quote!(#row[i] = #v;));
             }
             let a_in = &vals[ns];
-            writes.push(quote!(#ain[i * nb + b] = #a_in;));
-            // Per-neuron gradients are summed over the batch in registers, stored once.
-            let (mut accs, mut flush) = (Vec::new(), Vec::new());
-            for (k, e) in theta_entries.iter().enumerate() {
+            writes.push(quote!(#ain_row[i] = #a_in;));
+            for (k, pname) in l.sym.params.iter().enumerate() {
+                let row = row_ident(&format!("grad_{pname}"));
                 let v = &vals[ns + 1 + k];
-                let acc = format_ident!("acc_{}", k);
-                accs.push(quote!(let mut #acc = T::zero();));
-                writes.push(quote!(#acc += #v;));
-                flush.push(quote!(grad[#e + i] += #acc;));
-            }
-            if let Some(b) = &b_entry {
-                accs.push(quote!(let mut acc_bias = T::zero();));
-                writes.push(quote!(acc_bias += #a_in;));
-                flush.push(quote!(grad[#b + i] += acc_bias;));
+                writes.push(quote!(#row[i] += #v;));
             }
             let n = lit(l.size);
+            let bias_grad = match &b_entry {
+                Some(c) => quote! {
+                    for b in 0..nb {
+                        ::vle::kernels::axpy(T::one(), &#ain[b * #n..(b + 1) * #n], &mut grad[#c..#c + #n]);
+                    }
+                },
+                None => quote!(),
+            };
             let mut products = Vec::new();
             for (si, w) in w_entries.iter().enumerate() {
                 let src = &l.sources[si];
                 let nsrc = lit(src.size);
                 let r = &src_rates[si];
                 products.push(quote! {
-                    ::vle::kernels::gemm_nt(#n, #nsrc, nb, T::one(), &#ain[..], &#r[..], &mut grad[#w..#w + #n * #nsrc]);
+                    ::vle::kernels::gemm_tn(#n, #nsrc, nb, T::one(), &#ain[..], &#r[..], &mut grad[#w..#w + #n * #nsrc]);
                 });
                 if src.kind != SourceKind::Input {
                     let a = format_ident!("adj_rate_{}", src.name);
                     products.push(quote! {
-                        ::vle::kernels::gemm_tn(#nsrc, nb, #n, T::one(), &params[#w..#w + #n * #nsrc], &#ain[..], &mut #a[..]);
+                        ::vle::kernels::gemm_nn(nb, #nsrc, #n, T::one(), &#ain[..], &params[#w..#w + #n * #nsrc], &mut #a[..]);
                     });
                 }
             }
@@ -1359,16 +1497,24 @@ impl<'n> Generator<'n> {
                 #[doc = #comment]
                 {
                     #syn
-                    for i in 0..#n {
-                        #(#accs)*
+                    {
+                        #prows
+                        #grows
                         for b in 0..nb {
                             let bs = b * #n_state;
-                            let input = #in_id[i * nb + b];
-                            #stmts
-                            #(#writes)*
+                            #srows
+                            #arows
+                            #prev_rows
+                            let #in_row = &#in_id[b * #n..(b + 1) * #n];
+                            let #ain_row = &mut #ain[b * #n..(b + 1) * #n];
+                            for i in 0..#n {
+                                let input = #in_row[i];
+                                #stmts
+                                #(#writes)*
+                            }
                         }
-                        #(#flush)*
                     }
+                    #bias_grad
                     #(#products)*
                 }
             });
@@ -1377,44 +1523,56 @@ impl<'n> Generator<'n> {
         let mut chain = Vec::new();
         for li in 0..self.net.layers.len() {
             let sources = self.batch_sources(li);
-            let theta_entries = self.param_entries(li).2;
-            let l = &mut self.net.layers[li];
-            let re = l.sym.rate_exprs();
-            let names: Vec<String> = l.sym.params.iter().map(|s| format!("rate_d_{s}")).collect();
-            let mut outputs: Vec<(&str, Expr)> = Vec::new();
-            let mut entries = Vec::new();
-            for (k, name) in names.iter().enumerate() {
-                if !l.sym.g.is_zero(re.r_dtheta[k]) {
-                    outputs.push((name.as_str(), re.r_dtheta[k]));
-                    entries.push(theta_entries[k].clone());
-                }
-            }
-            let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
-            let a = adj_r_ident(l);
-            let d = rate_dp_ident(l);
-            let poff = lit(self.layout.p_off[li]);
-            let n = lit(l.size);
-            let accs: Vec<Ident> = (0..entries.len())
-                .map(|k| format_ident!("acc_{}", k))
+            let prows = self.param_rows(li);
+            let srows = self.state_rows(li, quote!(states), quote!(bs), "", (true, true), false);
+            let prev_p = self.state_rows(
+                li,
+                quote!(adj_prev),
+                quote!(bs),
+                "adj_prev_",
+                (false, true),
+                true,
+            );
+            let re = self.net.layers[li].sym.rate_exprs();
+            let used: Vec<usize> = (0..re.r_dtheta.len())
+                .filter(|&k| !self.net.layers[li].sym.g.is_zero(re.r_dtheta[k]))
                 .collect();
-            let sums = accs
+            let grows = self.grad_rows(li, &used);
+            let l = &mut self.net.layers[li];
+            let names: Vec<String> = used
                 .iter()
-                .zip(&vals)
-                .map(|(acc, v)| quote!(#acc += #a[i * nb + b] * #v;));
-            let flush = accs
+                .map(|&k| format!("rate_d_{}", l.sym.params[k]))
+                .collect();
+            let outputs: Vec<(&str, Expr)> = names
                 .iter()
-                .zip(&entries)
-                .map(|(acc, e)| quote!(grad[#e + i] += #acc;));
+                .zip(&used)
+                .map(|(name, &k)| (name.as_str(), re.r_dtheta[k]))
+                .collect();
+            let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
+            let (a, d) = (adj_r_ident(l), rate_dp_ident(l));
+            let (arow, drow) = (row_ident(&a.to_string()), row_ident(&d.to_string()));
+            let n = lit(l.size);
+            let n_state = lit(self.layout.n_state);
+            let sums = used.iter().zip(&vals).map(|(&k, v)| {
+                let row = row_ident(&format!("grad_{}", l.sym.params[k]));
+                quote!(#row[i] += #arow[i] * #v;)
+            });
             chain.push(quote! {
-                for i in 0..#n {
-                    #(let mut #accs = T::zero();)*
+                {
+                    #prows
+                    #grows
                     for b in 0..nb {
                         let bs = b * #n_state;
-                        #stmts
-                        adj_prev[bs + #poff + i] = #a[i * nb + b] * #d[i * nb + b];
-                        #(#sums)*
+                        #srows
+                        #prev_p
+                        let #arow = &#a[b * #n..(b + 1) * #n];
+                        let #drow = &#d[b * #n..(b + 1) * #n];
+                        for i in 0..#n {
+                            #stmts
+                            row_adj_prev_p[i] = #arow[i] * #drow[i];
+                            #(#sums)*
+                        }
                     }
-                    #(#flush)*
                 }
             });
         }
@@ -1429,62 +1587,44 @@ impl<'n> Generator<'n> {
     /// The online step of [`Self::online_step`] for a batch of samples at once: the synaptic
     /// sums, the error feedback and the weight updates become matrix products over the batch
     /// (`::vle::kernels::gemm_*`), the per-neuron arithmetic is the same emitted code in a loop
-    /// over samples. States stay `[sample][entry]`; the scratch is `[neuron][sample]`.
+    /// over each sample's neurons. States stay `[sample][entry]`, the scratch is
+    /// `[sample][neuron]`: the neuron loop reads and writes unit-stride rows of exact length
+    /// (no bounds checks), which LLVM vectorises.
     fn online_step_batch(&mut self) -> TokenStream {
         let nl = self.net.layers.len();
-        let n_in = lit(self.net.input_size);
         let (n_state, n_local) = (lit(self.layout.n_state), lit(self.layout.n_local));
         let n_out = lit(self.net.layers[self.net.output].size);
-        // Scratch slices.
-        let mut split = vec![quote! {
-            let (rate_x, scratch) = scratch.split_at_mut(#n_in * nb);
-            for b in 0..nb {
-                for k in 0..#n_in {
-                    rate_x[k * nb + b] = xs[b * #n_in + k];
-                }
-            }
-        }];
-        for l in &self.net.layers {
-            let n = lit(l.size);
+        let split = self.batch_split(|l| {
             let mut ids = vec![rate_ident(l), rate_dp_ident(l), g_r_ident(l)];
             if is_recurrent(l) {
                 ids.push(g_rec_ident(l));
             }
             ids.push(format_ident!("rate_in_{}", l.name));
             ids.push(format_ident!("rate_eps_{}", l.name));
-            for id in ids {
-                split.push(quote!(let (#id, scratch) = scratch.split_at_mut(#n * nb);));
-            }
-        }
-        // Rates and R'(p) of every layer from the carried prospective values.
+            ids
+        });
+        // Rates and R'(p) of every layer from the carried prospective values; the previous
+        // step's local errors copied next to them for the feedback products.
         let mut rates = Vec::new();
         for li in 0..nl {
-            let sources = self.batch_sources(li);
-            let l = &mut self.net.layers[li];
+            let l = &self.net.layers[li];
             let n = lit(l.size);
-            let (rid, did, gid) = (rate_ident(l), rate_dp_ident(l), g_r_ident(l));
+            let gid = g_r_ident(l);
             let eid = format_ident!("rate_eps_{}", l.name);
             let eoff = lit(self.layout.eps_off[li]);
-            let re: RateExprs = l.sym.rate_exprs();
-            let (stmts, vals) =
-                emit_block(&l.sym.g, &sources, &[], &[("r", re.r), ("r_dp", re.r_dp)]);
-            let (r, d) = (&vals[0], &vals[1]);
             let zero_rec = if is_recurrent(l) {
                 let g = g_rec_ident(l);
                 quote!(#g.fill(T::zero());)
             } else {
                 quote!()
             };
+            let copy_eps = quote! {
+                let bl = b * #n_local;
+                #eid[b * #n..(b + 1) * #n].copy_from_slice(&locals[bl + #eoff..bl + #eoff + #n]);
+            };
+            let r = self.batch_rates(li, true, copy_eps);
             rates.push(quote! {
-                for i in 0..#n {
-                    for b in 0..nb {
-                        let bs = b * #n_state;
-                        #stmts
-                        #rid[i * nb + b] = #r;
-                        #did[i * nb + b] = #d;
-                        #eid[i * nb + b] = locals[b * #n_local + #eoff + i];
-                    }
-                }
+                #r
                 #gid.fill(T::zero());
                 #zero_rec
             });
@@ -1507,7 +1647,7 @@ impl<'n> Generator<'n> {
                 };
                 let nsrc = lit(src.size);
                 feedback.push(quote! {
-                    ::vle::kernels::gemm_tn(#nsrc, nb, #n, -T::one(), &params[#w..#w + #n * #nsrc], &#eid[..], &mut #g[..]);
+                    ::vle::kernels::gemm_nn(nb, #nsrc, #n, -T::one(), &#eid[..], &params[#w..#w + #n * #nsrc], &mut #g[..]);
                 });
             }
         }
@@ -1518,42 +1658,46 @@ impl<'n> Generator<'n> {
         let loss_block = quote! {
             for b in 0..nb {
                 let mut r_out = [T::zero(); #n_out];
-                for i in 0..#n_out {
-                    r_out[i] = #out_rates[i * nb + b];
-                }
+                r_out.copy_from_slice(&#out_rates[b * #n_out..(b + 1) * #n_out]);
                 let y = &ys[b * #n_out..(b + 1) * #n_out];
                 #loss
                 let _ = loss;
-                for i in 0..#n_out {
-                    #out_g[i * nb + b] += beta * dloss[i];
+                for (g, d) in #out_g[b * #n_out..(b + 1) * #n_out].iter_mut().zip(&dloss) {
+                    *g += beta * *d;
                 }
             }
         };
         let mut layers = Vec::new();
         for li in 0..nl {
             let mut sources = self.batch_sources(li);
-            let (w_entries, b_entry, theta_entries) = self.param_entries(li);
+            let (w_entries, b_entry, _) = self.param_entries(li);
             let fwd_sources = sources.clone();
             let bias = self.layout.bias(li).map(|b| self.c(&b.konst));
             let src_rates: Vec<TokenStream> = (0..self.net.layers[li].sources.len())
-                .map(|si| match self.net.layers[li].sources[si].kind {
-                    SourceKind::Input => quote!(rate_x),
-                    _ => self.src_rates(li, si),
-                })
+                .map(|si| self.batch_src_rates(li, si))
                 .collect();
-            let l = &mut self.net.layers[li];
-            let recurrent = is_recurrent(l);
-            let Some(loc): Option<LocalExprs> = l.sym.local(recurrent) else {
+            let prows = self.param_rows(li);
+            let srows = self.state_rows(li, quote!(states), quote!(bs), "", (true, true), true);
+            let recurrent = is_recurrent(&self.net.layers[li]);
+            let Some(loc): Option<LocalExprs> = self.net.layers[li].sym.local(recurrent) else {
                 continue;
             };
+            let used: Vec<usize> = (0..loc.grad_theta.len())
+                .filter(|&k| !self.net.layers[li].sym.g.is_zero(loc.grad_theta[k]))
+                .collect();
+            let grows = self.grad_rows(li, &used);
+            let l = &mut self.net.layers[li];
             let n = lit(l.size);
             let in_id = format_ident!("rate_in_{}", l.name);
             let eid = format_ident!("rate_eps_{}", l.name);
+            let (gid, did) = (g_r_ident(l), rate_dp_ident(l));
+            let (in_row, eps_row) = (row_ident(&in_id.to_string()), row_ident(&eid.to_string()));
+            let (g_row, dp_row) = (row_ident(&gid.to_string()), row_ident(&did.to_string()));
             // Synaptic input of the whole batch: bias, then one product per projection.
             let mut syn = vec![match &bias {
                 Some(c) => quote! {
-                    for i in 0..#n {
-                        #in_id[i * nb..(i + 1) * nb].fill(params[#c + i]);
+                    for b in 0..nb {
+                        #in_id[b * #n..(b + 1) * #n].copy_from_slice(&params[#c..#c + #n]);
                     }
                 },
                 None => quote!(#in_id.fill(T::zero());),
@@ -1563,18 +1707,25 @@ impl<'n> Generator<'n> {
                 let nsrc = lit(src.size);
                 let r = &src_rates[si];
                 syn.push(quote! {
-                    ::vle::kernels::gemm_nn(#n, nb, #nsrc, T::one(), &params[#w..#w + #n * #nsrc], &#r[..], &mut #in_id[..]);
+                    ::vle::kernels::gemm_nt(nb, #n, #nsrc, T::one(), &#r[..], &params[#w..#w + #n * #nsrc], &mut #in_id[..]);
                 });
             }
+            // The error neuron's rows in the local state: v_<state>, then ε.
+            let mut lrows = Vec::new();
             for (k, st) in l.sym.states.iter().enumerate() {
-                let off = lit(self.layout.v_off[li][k]);
-                sources.push((format!("v_{st}"), quote!(locals[bl + #off + i])));
+                let row = row_ident(&format!("v_{st}"));
+                sources.push((format!("v_{st}"), quote!(#row[i])));
+                lrows.push((row, self.layout.v_off[li][k], l.size));
             }
-            let gid = g_r_ident(l);
-            sources.push(("g_r".into(), quote!(#gid[i * nb + b])));
+            lrows.push((row_ident("eps_i"), self.layout.eps_off[li], l.size));
+            let lrows = bind_rows(&quote!(locals), &quote!(bl), lrows, true);
+            sources.push(("g_r".into(), quote!(#g_row[i])));
+            let mut rec_row = quote!();
             if recurrent {
                 let grec = g_rec_ident(l);
-                sources.push(("g_r_rec".into(), quote!(#grec[i * nb + b])));
+                let row = row_ident(&grec.to_string());
+                sources.push(("g_r_rec".into(), quote!(#row[i])));
+                rec_row = quote!(let #row = &#grec[b * #n..(b + 1) * #n];);
             }
             let names_dv: Vec<String> = l.sym.states.iter().map(|s| format!("d_v_{s}")).collect();
             let names_t: Vec<String> = l.sym.params.iter().map(|s| format!("grad_{s}")).collect();
@@ -1598,44 +1749,37 @@ impl<'n> Generator<'n> {
                 .map(|(n, e)| (n, l.sym.g.subs(e, &swap)))
                 .collect();
             let e_hat = l.sym.g.subs(loc.e_hat, &swap);
-            let did = rate_dp_ident(l);
-            sources.push(("rate_dp".into(), quote!(#did[i * nb + b])));
+            sources.push(("rate_dp".into(), quote!(#dp_row[i])));
             let hints = [(e_hat, "e_hat")];
             let (stmts, vals) = emit_block(&l.sym.g, &sources, &hints, &outputs);
             let ns = l.sym.states.len();
             let mut writes = Vec::new();
-            for k in 0..ns {
-                let off = lit(self.layout.v_off[li][k]);
-                let v = &vals[k];
-                writes.push(quote!(locals[bl + #off + i] += dt * #v;));
+            for (st, v) in l.sym.states.iter().zip(&vals) {
+                let row = row_ident(&format!("v_{st}"));
+                writes.push(quote!(#row[i] += dt * #v;));
             }
             let eps = &vals[ns];
-            let eoff = lit(self.layout.eps_off[li]);
-            writes.push(quote!(locals[bl + #eoff + i] = #eps;));
-            writes.push(quote!(#eid[i * nb + b] = #eps;));
-            // Per-neuron gradients are summed over the batch in registers, stored once.
-            let (mut accs, mut flush) = (Vec::new(), Vec::new());
-            for (k, e) in theta_entries.iter().enumerate() {
-                if l.sym.g.is_zero(loc.grad_theta[k]) {
-                    continue;
-                }
+            writes.push(quote!(row_eps_i[i] = #eps;));
+            writes.push(quote!(#eps_row[i] = #eps;));
+            for &k in &used {
+                let row = row_ident(&format!("grad_{}", l.sym.params[k]));
                 let v = &vals[ns + 1 + k];
-                let acc = format_ident!("acc_{}", k);
-                accs.push(quote!(let mut #acc = T::zero();));
-                writes.push(quote!(#acc += #v;));
-                flush.push(quote!(grad[#e + i] += dt * #acc;));
+                writes.push(quote!(#row[i] += dt * #v;));
             }
-            if let Some(b) = &b_entry {
-                accs.push(quote!(let mut acc_bias = T::zero();));
-                writes.push(quote!(acc_bias += #eps;));
-                flush.push(quote!(grad[#b + i] -= dt * acc_bias;));
-            }
+            let bias_grad = match &b_entry {
+                Some(c) => quote! {
+                    for b in 0..nb {
+                        ::vle::kernels::axpy(-dt, &#eid[b * #n..(b + 1) * #n], &mut grad[#c..#c + #n]);
+                    }
+                },
+                None => quote!(),
+            };
             let mut wgrads = Vec::new();
             for (si, w) in w_entries.iter().enumerate() {
                 let nsrc = lit(l.sources[si].size);
                 let r = &src_rates[si];
                 wgrads.push(quote! {
-                    ::vle::kernels::gemm_nt(#n, #nsrc, nb, -dt, &#eid[..], &#r[..], &mut grad[#w..#w + #n * #nsrc]);
+                    ::vle::kernels::gemm_tn(#n, #nsrc, nb, -dt, &#eid[..], &#r[..], &mut grad[#w..#w + #n * #nsrc]);
                 });
             }
             let fwd = l.sym.euler();
@@ -1648,11 +1792,10 @@ impl<'n> Generator<'n> {
             f_out.push(("next_p", fwd.p_next));
             let (f_stmts, f_vals) = emit_block(&l.sym.g, &fwd_sources, &[], &f_out);
             let mut f_writes = Vec::new();
-            for (k, v) in f_vals.iter().take(ns).enumerate() {
-                let off = lit(self.layout.s_off[li][k]);
-                f_writes.push(quote!(states[bs + #off + i] = #v;));
+            for (st, v) in l.sym.states.iter().zip(&f_vals) {
+                let row = row_ident(st);
+                f_writes.push(quote!(#row[i] = #v;));
             }
-            let poff = lit(self.layout.p_off[li]);
             let pv = &f_vals[ns];
             let comment = format!(
                 " layer `{}`: synaptic input, error neuron, local updates, nudged forward step",
@@ -1662,31 +1805,39 @@ impl<'n> Generator<'n> {
                 #[doc = #comment]
                 {
                     #(#syn)*
-                    for i in 0..#n {
-                        #(#accs)*
+                    {
+                        #prows
+                        #grows
                         for b in 0..nb {
                             let (bs, bl) = (b * #n_state, b * #n_local);
-                            let input = #in_id[i * nb + b];
-                            let eps_i = {
-                                #stmts
-                                #(#writes)*
-                                #eps
-                            };
-                            let input = input + gamma * eps_i;
-                            #f_stmts
-                            #(#f_writes)*
-                            states[bs + #poff + i] = #pv;
+                            #srows
+                            #lrows
+                            let #in_row = &#in_id[b * #n..(b + 1) * #n];
+                            let #eps_row = &mut #eid[b * #n..(b + 1) * #n];
+                            let #g_row = &#gid[b * #n..(b + 1) * #n];
+                            #rec_row
+                            let #dp_row = &#did[b * #n..(b + 1) * #n];
+                            for i in 0..#n {
+                                let input = #in_row[i];
+                                let eps_i = {
+                                    #stmts
+                                    #(#writes)*
+                                    #eps
+                                };
+                                let input = input + gamma * eps_i;
+                                #f_stmts
+                                #(#f_writes)*
+                                row_p[i] = #pv;
+                            }
                         }
-                        #(#flush)*
                     }
+                    #bias_grad
                     #(#wgrads)*
                 }
             });
         }
         quote! {
-            let nb = batch;
-            #(#split)*
-            let _ = scratch;
+            #split
             #(#rates)*
             #(#feedback)*
             #loss_block

@@ -218,6 +218,27 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
         self.adj.clear();
         self.adj.resize(s, T::zero());
         self.adj_prev.resize(s, T::zero());
+        if k == 1 {
+            // Full tape: every state is on it, read in place (no segment copies).
+            for n in (0..steps).rev() {
+                let next = match n + 1 == steps {
+                    true => &*states,
+                    false => &self.tape[(n + 1) * s..(n + 2) * s],
+                };
+                gather(&mut self.x_step, n);
+                sum += reverse_step::<N, T>(
+                    p,
+                    (&self.tape[n * s..(n + 1) * s], next),
+                    &self.x_step,
+                    (ys, ny, n),
+                    (dt, scale),
+                    (&mut self.adj, &mut self.adj_prev),
+                    grad,
+                    &mut self.scratch,
+                );
+            }
+            return Ok(scale * sum);
+        }
         let segments = steps.div_ceil(k);
         for j in (0..segments).rev() {
             let (start, end) = (j * k, ((j + 1) * k).min(steps));
@@ -239,32 +260,20 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
             }
             for n in (start..end).rev() {
                 let i = n - start;
-                let next = &self.segment[(i + 1) * s..(i + 2) * s];
-                for b in 0..nb {
-                    let y = &ys[b * ny + n * N::OUTPUT..b * ny + (n + 1) * N::OUTPUT];
-                    let st = &next[b * N::STATE..(b + 1) * N::STATE];
-                    let adj = &mut self.adj[b * N::STATE..(b + 1) * N::STATE];
-                    sum += N::loss_adjoint(p, st, y, scale, adj, grad);
-                }
                 gather(&mut self.x_step, n);
-                // The kernels overwrite every entry (`Network::euler_step_adjoint`'s contract);
-                // debug builds poison the buffer, so a kernel that adds into it or skips an
-                // entry turns the gradient into NaN in tests instead of silently summing.
-                if cfg!(debug_assertions) {
-                    self.adj_prev.fill(T::from_f64(f64::NAN));
-                }
-                N::euler_step_adjoint_batch(
+                sum += reverse_step::<N, T>(
                     p,
-                    &self.segment[i * s..(i + 1) * s],
+                    (
+                        &self.segment[i * s..(i + 1) * s],
+                        &self.segment[(i + 1) * s..(i + 2) * s],
+                    ),
                     &self.x_step,
-                    dt,
-                    &self.adj,
-                    &mut self.adj_prev,
+                    (ys, ny, n),
+                    (dt, scale),
+                    (&mut self.adj, &mut self.adj_prev),
                     grad,
-                    nb,
                     &mut self.scratch,
                 );
-                std::mem::swap(&mut self.adj, &mut self.adj_prev);
             }
         }
         Ok(scale * sum)
@@ -274,6 +283,40 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
     pub fn initial_state_adjoint(&self) -> &[T] {
         &self.adj
     }
+}
+
+/// One reverse step of the batched sweep at step `n`: the loss adjoint at the state after
+/// the step (`next`), then the Euler step's reverse mode at the state before it (`cur`).
+/// `adj` holds ∂L/∂state_{n+1} on entry and ∂L/∂state_n on return; returns the batch's loss
+/// at `next` (unscaled sum).
+#[allow(clippy::too_many_arguments)]
+fn reverse_step<N: Network, T: Scalar>(
+    p: &[T],
+    (cur, next): (&[T], &[T]),
+    x_step: &[T],
+    (ys, ny, n): (&[T], usize, usize),
+    (dt, scale): (T, T),
+    (adj, adj_prev): (&mut Vec<T>, &mut Vec<T>),
+    grad: &mut [T],
+    scratch: &mut [T],
+) -> T {
+    let nb = cur.len() / N::STATE.max(1);
+    let mut sum = T::zero();
+    for b in 0..nb {
+        let y = &ys[b * ny + n * N::OUTPUT..b * ny + (n + 1) * N::OUTPUT];
+        let st = &next[b * N::STATE..(b + 1) * N::STATE];
+        let a = &mut adj[b * N::STATE..(b + 1) * N::STATE];
+        sum += N::loss_adjoint(p, st, y, scale, a, grad);
+    }
+    // The kernels overwrite every entry (`Network::euler_step_adjoint`'s contract); debug
+    // builds poison the buffer, so a kernel that adds into it or skips an entry turns the
+    // gradient into NaN in tests instead of silently summing.
+    if cfg!(debug_assertions) {
+        adj_prev.fill(T::from_f64(f64::NAN));
+    }
+    N::euler_step_adjoint_batch(p, cur, x_step, dt, adj, adj_prev, grad, nb, scratch);
+    std::mem::swap(adj, adj_prev);
+    sum
 }
 
 /// Loss and exact gradient of one window from the zero state (convenience for tests and

@@ -165,6 +165,9 @@ pub fn check_finite_params<N: Network, T: Scalar>(
     quantity: &'static str,
     step: Option<usize>,
 ) -> Result<()> {
+    if crate::kernels::all_finite(v) {
+        return Ok(());
+    }
     match v.iter().position(|x| !x.is_finite()) {
         None => Ok(()),
         Some(i) => Err(Error::NonFinite {

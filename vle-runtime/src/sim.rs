@@ -53,6 +53,9 @@ pub fn check_finite_states<N: Network, T: Scalar>(
     step: Option<usize>,
     first_sample: usize,
 ) -> Result<()> {
+    if crate::kernels::all_finite(states) {
+        return Ok(());
+    }
     match states.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(i) => Err(Error::NonFinite {
