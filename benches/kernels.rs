@@ -11,9 +11,9 @@
 //!   (`vle::ParallelOnline`); `online/mnist1d_f32_b{1,100}_per_sample` the per-sample
 //!   `Network::online_step` for each sample into one shared gradient (for reference).
 //! - `exact/mnist1d_{f32,f64}_b{1,100}`: the exact gradient of a 360-step window (forward
-//!   with a full tape, backward sweep), `Bptt::gradient` (batch 1, per-sample kernels, reused
-//!   buffers) and `batch_gradient` (batch 100: the batch kernels `euler_step_batch` and
-//!   `euler_step_adjoint_batch`).
+//!   with a full tape, backward sweep), `Bptt::gradient` (batch 1, reused buffers) and
+//!   `batch_gradient` (batch 100); both run the batch kernels `euler_step_batch` and
+//!   `euler_step_adjoint_batch` (at batch 1 their products are vector products).
 //! - `online/lagnet_{f32,f64}_b1`: the LagNet online step.
 //!
 //! A new online implementation is one more closure factory and one more line in [`online`].

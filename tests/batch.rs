@@ -119,6 +119,15 @@ fn batched_online_step_equals_the_per_sample_steps() {
         ("Linear", batch_vs_per_sample::<models::Linear>(2, 200, 0.0)),
         ("Chain", batch_vs_per_sample::<models::Chain>(7, 200, 0.3)),
         ("Shadowing", batch_vs_per_sample::<Shadowing>(3, 200, 0.2)),
+        // Batch 1 runs the batch kernel too (vector products instead of matrix products).
+        (
+            "LagNet b1",
+            batch_vs_per_sample::<models::LagNet>(1, 200, 0.0),
+        ),
+        (
+            "MixedNet b1",
+            batch_vs_per_sample::<models::MixedNet>(1, 200, 0.2),
+        ),
     ] {
         println!("{name}: max relative difference {err:e}");
         assert!(err <= TOL, "{name}: {err:e} > {TOL:e}");
@@ -200,9 +209,41 @@ fn parallel_chunks_equal_the_single_batched_step() {
     one::<models::AdaptNet>(2, 2);
 }
 
+/// One sample's exact gradient with the per-sample kernels (`euler_step`, `loss_adjoint`,
+/// `euler_step_adjoint`), written out here as the reference: `Bptt` runs the batch kernels
+/// for every batch size, so this keeps the per-sample kernels checked against them.
+fn per_sample_sweep<N: Network>(
+    p: &[f64],
+    state: &mut [f64],
+    (xs, ys): (&[f64], &[f64]),
+    (dt, beta): (f64, f64),
+    grad: &mut [f64],
+) -> f64 {
+    let steps = xs.len() / N::INPUT;
+    let mut tape = Vec::with_capacity((steps + 1) * N::STATE);
+    for n in 0..steps {
+        tape.extend_from_slice(state);
+        N::euler_step(p, state, &xs[n * N::INPUT..(n + 1) * N::INPUT], dt);
+    }
+    tape.extend_from_slice(state);
+    let (mut adj, mut adj_prev) = (vec![0.0; N::STATE], vec![0.0; N::STATE]);
+    let mut sum = 0.0;
+    for n in (0..steps).rev() {
+        let next = &tape[(n + 1) * N::STATE..(n + 2) * N::STATE];
+        let y = &ys[n * N::OUTPUT..(n + 1) * N::OUTPUT];
+        sum += N::loss_adjoint(p, next, y, beta * dt, &mut adj, grad);
+        let cur = &tape[n * N::STATE..(n + 1) * N::STATE];
+        let x = &xs[n * N::INPUT..(n + 1) * N::INPUT];
+        N::euler_step_adjoint(p, cur, x, dt, &adj, &mut adj_prev, grad);
+        std::mem::swap(&mut adj, &mut adj_prev);
+    }
+    beta * dt * sum
+}
+
 /// The batched exact gradient (`Bptt::gradient_batch`: Euler steps and their reverse mode as
-/// matrix products over the batch) against the per-sample sweep, with a full tape and with
-/// checkpoints. Only the order of the batch and synaptic sums differs (≤ 1e-12 relative over
+/// matrix products over the batch) against the per-sample kernels' sweep, with a full tape and
+/// with checkpoints; and `Bptt::gradient` of each sample (the batch kernels at batch 1) against
+/// the same. Only the order of the batch and synaptic sums differs (≤ 1e-12 relative over
 /// 150 steps); a wrong index or transposition is O(1).
 #[test]
 fn batched_exact_gradient_equals_the_per_sample_sweeps() {
@@ -216,29 +257,42 @@ fn batched_exact_gradient_equals_the_per_sample_sweeps() {
             .map(|k| (0.5 + 0.4 * (0.007 * k as f64).cos()) / N::OUTPUT as f64)
             .collect();
         let (nx, ny) = (steps * N::INPUT, steps * N::OUTPUT);
-        let mut bptt = vle::Bptt::<N, f64>::new();
         let (mut g1, mut loss1) = (vec![0.0; N::PARAMS], 0.0);
         let mut s1 = vec![0.0; batch * N::STATE];
         for b in 0..batch {
-            loss1 += bptt
+            loss1 += per_sample_sweep::<N>(
+                &p,
+                &mut s1[b * N::STATE..(b + 1) * N::STATE],
+                (&xs[b * nx..(b + 1) * nx], &ys[b * ny..(b + 1) * ny]),
+                (0.01, 1.0),
+                &mut g1,
+            );
+        }
+        let mut bptt = vle::Bptt::<N, f64>::new();
+        let (mut g2, mut s2) = (vec![0.0; N::PARAMS], vec![0.0; batch * N::STATE]);
+        let loss2 = bptt
+            .gradient_batch(&p, &mut s2, &xs, &ys, 0.01, 1.0, tape, &mut g2)
+            .unwrap();
+        let (mut g3, mut loss3) = (vec![0.0; N::PARAMS], 0.0);
+        let mut s3 = vec![0.0; batch * N::STATE];
+        for b in 0..batch {
+            loss3 += bptt
                 .gradient(
                     &p,
-                    &mut s1[b * N::STATE..(b + 1) * N::STATE],
+                    &mut s3[b * N::STATE..(b + 1) * N::STATE],
                     &xs[b * nx..(b + 1) * nx],
                     &ys[b * ny..(b + 1) * ny],
                     0.01,
                     1.0,
                     tape,
-                    &mut g1,
+                    &mut g3,
                 )
                 .unwrap();
         }
-        let (mut g2, mut s2) = (vec![0.0; N::PARAMS], vec![0.0; batch * N::STATE]);
-        let loss2 = bptt
-            .gradient_batch(&p, &mut s2, &xs, &ys, 0.01, 1.0, tape, &mut g2)
-            .unwrap();
-        assert!((loss1 - loss2).abs() <= 1e-12 * loss1.abs(), "{}", N::NAME);
-        for (v1, v2) in [(&s1, &s2), (&g1, &g2)] {
+        for loss in [loss2, loss3] {
+            assert!((loss1 - loss).abs() <= 1e-12 * loss1.abs(), "{}", N::NAME);
+        }
+        for (v1, v2) in [(&s1, &s2), (&g1, &g2), (&s1, &s3), (&g1, &g3)] {
             let scale = v1.iter().fold(0.0f64, |m, v| m.max(v.abs()));
             for (a, b) in v1.iter().zip(v2.iter()) {
                 assert!((a - b).abs() <= 1e-12 * scale, "{}: {a} vs {b}", N::NAME);

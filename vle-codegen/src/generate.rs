@@ -2038,22 +2038,12 @@ impl<'n> Generator<'n> {
                     #online
                 }
                 fn euler_step_batch<T: ::vle::Scalar>(params: &[T], states: &mut [T], xs: &[T], dt: T, batch: usize, scratch: &mut [T]) {
-                    // One sample: the per-sample kernel (stack arrays, no matrix products) is faster.
-                    if batch == 1 {
-                        return Self::euler_step(params, states, xs, dt);
-                    }
                     #euler_batch
                 }
                 fn euler_step_adjoint_batch<T: ::vle::Scalar>(params: &[T], states: &[T], xs: &[T], dt: T, adj_next: &[T], adj_prev: &mut [T], grad: &mut [T], batch: usize, scratch: &mut [T]) {
-                    if batch == 1 {
-                        return Self::euler_step_adjoint(params, states, xs, dt, adj_next, adj_prev, grad);
-                    }
                     #euler_adj_batch
                 }
                 fn online_step_batch<T: ::vle::Scalar>(params: &[T], states: &mut [T], locals: &mut [T], xs: &[T], ys: &[T], beta: T, gamma: T, dt: T, grad: &mut [T], batch: usize, scratch: &mut [T]) {
-                    if batch == 1 {
-                        return Self::online_step(params, states, locals, xs, ys, beta, gamma, dt, grad);
-                    }
                     #online_batch
                 }
             }
