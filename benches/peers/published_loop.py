@@ -9,7 +9,13 @@ previous step's rates of the layer below and the previous step's errors of the l
 error neurons tau_r v' = e - v, eps = v + tau_m v'; dW = -eps r^T (batch mean), Adam at every
 step (lr 5e-3 * dt, eps 1e-8), ReduceLROnPlateau(patience 2, factor 0.5) on the test loss;
 torch's default Linear initialisation; states carried over between batches (not reset) unless
---reset 1; prediction = argmax of the output summed over the sequence.
+--reset 1; prediction = argmax of the output summed over the sequence. The error a layer sends
+down is computed with its weights of that step, before the step's Adam update (`--feedback
+updated`: with the updated weights, as vle's generated online step does; the one difference
+between the two steps that `published_check.py` cannot see, since it runs without learning).
+One difference from the published code kept here: its states continue from the test run into
+the next epoch's training (vle's `--carry-state` does that too); this loop continues from the
+last training batch.
 
     cargo run --release --example mnist1d -- --export-data /tmp/mnist1d_360.npz --epochs 0
     benches/peers/.venv/bin/python benches/peers/published_loop.py --data /tmp/mnist1d_360.npz
@@ -28,6 +34,9 @@ ap.add_argument("--reset", type=int, default=0, help="1: start every batch from 
 ap.add_argument("--lr", type=float, default=1e-3)
 ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--hold", type=int, default=1)
+ap.add_argument("--feedback", choices=["published", "updated"], default="published",
+                help="weights of the error sent down: those of the step that computed it (published) "
+                     "or those after that step's update (as vle's generated online step)")
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)
@@ -56,7 +65,7 @@ sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, patience=2, factor=0.5, 
 def zeros(B):
     return dict(u=[torch.zeros(B, n) for n in sizes[1:]], v=[torch.zeros(B, n) for n in sizes[1:]],
                 r=[torch.zeros(B, n) for n in sizes[1:]], rp=[torch.zeros(B, n) for n in sizes[1:]],
-                eb=[torch.zeros(B, n) for n in sizes[:-1]])
+                eb=[torch.zeros(B, n) for n in sizes[:-1]], pv=[torch.zeros(B, n) for n in sizes[1:]])
 
 
 def fit(S, B):
@@ -87,6 +96,7 @@ def step(S, x, target, learn):
         new["u"][l] = S["u"][l] + dt * ud
         new["r"][l], new["rp"][l] = phis[l][0](pu), phis[l][1](pu)
         new["eb"][l] = pv @ lin[l].weight
+        new["pv"][l] = pv
         if learn:
             B = x.shape[0]
             lin[l].weight.grad = -(pv.T @ below) / B
@@ -104,6 +114,9 @@ def run(Xb, Yb, S, learn):
         out += o
         if learn:
             opt.step()
+            if a.feedback == "updated":
+                with torch.no_grad():
+                    S["eb"] = [S["pv"][l] @ lin[l].weight for l in range(L)]
     return S, out, loss
 
 
