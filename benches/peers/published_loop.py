@@ -13,9 +13,9 @@ torch's default Linear initialisation; states carried over between batches (not 
 down is computed with its weights of that step, before the step's Adam update (`--feedback
 updated`: with the updated weights, as vle's generated online step does; the one difference
 between the two steps that `published_check.py` cannot see, since it runs without learning).
-One difference from the published code kept here: its states continue from the test run into
-the next epoch's training (vle's `--carry-state` does that too); this loop continues from the
-last training batch.
+One difference from the published code as read is kept here: its network states are never
+reset, so they continue from the test run into the next epoch's training (vle's
+`--carry-state` does the same); this loop continues from the last training batch instead.
 
     cargo run --release --example mnist1d -- --export-data /tmp/mnist1d_360.npz --epochs 0
     benches/peers/.venv/bin/python benches/peers/published_loop.py --data /tmp/mnist1d_360.npz
