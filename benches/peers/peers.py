@@ -14,13 +14,15 @@ output). Every layer reads the previous step's rates r_{l-1} (r_0 = x):
     input_l = W_l r_{l-1} + b_l,  a = (input_l - u_l)/tau_m
     p_l <- u_l + tau_r a,         u_l <- u_l + dt a
 
-The online step (local rule, THEORY.md §5) first reads, from the previous step,
-    g_l = -W_{l+1}^T eps_{l+1}  (hidden),   g_L = beta (sum(y) softmax(r_L) - y)  (output)
-and then per layer, with R' = 1 - r^2 (1 for the output):
+The online step (local rule, THEORY.md §5) reads the errors in transit sent in the previous
+step, g_l = -W_{l+1}^T eps_{l+1} (hidden), and g_L = beta (sum(y) softmax(r_L) - y) (output),
+then per layer, with R' = 1 - r^2 (1 for the output):
     e_hat = -g R',  dv = (e_hat - v)/tau_r,  eps = v + tau_m dv,  v <- v + dt dv
     grad tau_m += dt (input - u)/tau_m eps,   grad tau_r += dt (input - u)/tau_m g R'
     grad b -= dt eps,  grad W -= dt eps r_{l-1}^T   (summed over the batch)
-    input <- input + gamma eps, then the Euler step above.
+    input <- input + gamma eps, then the Euler step above;
+and finally sends the new errors down, g_l <- -W_{l+1}^T eps_{l+1}, with the weights of this step
+(in vle's local state after v and eps; a training loop updates the weights after the step).
 The exact gradient: L = beta dt sum_{n=1..N} l(state_n, y_n), l = sum_i y_i (logsumexp(r) - r_i),
 mean over the batch, differentiated by torch autograd / jax.grad through the Euler steps, with
 respect to every parameter (W, b and the time constants: vle's backward sweep computes all).
@@ -87,7 +89,8 @@ def param_layout():
 
 
 def state_layout():
-    """Per layer (size, offset of u, offset of p, offset of eps in the local state)."""
+    """Per layer (size, offset of u, offset of p, offset of eps in the local state); the local
+    state's length; per hidden layer the offset of its error in transit (after every v, eps)."""
     neurons = sum(SIZES[1:])
     out, off, loc = [], 0, 0
     for l in range(N_LAYERS):
@@ -95,11 +98,15 @@ def state_layout():
         out.append((n, off, neurons + off, loc + n))
         off += n
         loc += 2 * n
-    return out, 2 * neurons, 2 * neurons
+    fb = []
+    for l in range(N_LAYERS - 1):
+        fb.append(loc)
+        loc += SIZES[l + 1]
+    return out, 2 * neurons, loc, fb
 
 
 PARAM_LAYOUT, N_PARAMS = param_layout()
-LAYER_LAYOUT, N_STATE, N_LOCAL = state_layout()
+LAYER_LAYOUT, N_STATE, N_LOCAL, FB_LAYOUT = state_layout()
 N_WEIGHTS = sum(SIZES[l] * SIZES[l + 1] for l in range(N_LAYERS))
 
 
@@ -149,12 +156,15 @@ def join_state(us, ps):
     return s
 
 
-def join_local(vs, es):
+def join_local(vs, es, gs):
+    """Per-layer v, eps and per hidden layer its error in transit g -> (B, LOCAL)."""
     B = np.asarray(vs[0]).shape[0]
     s = np.zeros((B, N_LOCAL))
     for (n, _, _, oe), v, e in zip(LAYER_LAYOUT, vs, es):
         s[:, oe - n: oe] = np.asarray(v, dtype=np.float64)
         s[:, oe: oe + n] = np.asarray(e, dtype=np.float64)
+    for o, g in zip(FB_LAYOUT, gs):
+        s[:, o: o + g.shape[1]] = np.asarray(g, dtype=np.float64)
     return s
 
 
@@ -184,6 +194,7 @@ def torch_zero_online(B, dtype):
     ns = SIZES[1:]
     return dict(
         u=[z(n) for n in ns], p=[z(n) for n in ns], v=[z(n) for n in ns], e=[z(n) for n in ns],
+        g=[z(n) for n in ns[:-1]],
     )
 
 
@@ -196,18 +207,17 @@ def torch_online_step(P, S, G, x, y, beta, gamma, dt):
     """One online step of the whole batch; S (u, p, v, e per layer) and G updated in place.
     x (B, 1), y (B, 10)."""
     L = N_LAYERS
-    u, p, v, e = S["u"], S["p"], S["v"], S["e"]
+    u, p, v = S["u"], S["p"], S["v"]
     r, rdp = [], []
     for l in range(L - 1):
         t = torch.tanh(p[l])
         r.append(t)
         rdp.append(1.0 - t * t)
     r.append(p[L - 1])
-    # Rate sensitivities from the previous step's errors and the loss.
-    g = [-(e[l + 1] @ P[l + 1][0]) for l in range(L - 1)]
+    # Rate sensitivities: the errors sent in the previous step, and the loss.
     ro = r[L - 1]
     soft = torch.softmax(ro, dim=1)
-    g.append(beta * (y.sum(dim=1, keepdim=True) * soft - y))
+    g = S["g"] + [beta * (y.sum(dim=1, keepdim=True) * soft - y)]
     new_e = []
     for l in range(L):
         W, b, tm, tr = P[l]
@@ -228,6 +238,7 @@ def torch_online_step(P, S, G, x, y, beta, gamma, dt):
         p[l] = u[l] + tr * a
         u[l] = u[l] + dt * a
     S["e"] = new_e
+    S["g"] = [-(new_e[l + 1] @ P[l + 1][0]) for l in range(L - 1)]
 
 
 def torch_online_run(P, S, G, xs, ys, beta, gamma, dt):
@@ -271,7 +282,7 @@ def torch_exact(P, xs, ys, beta, dt):
 # ----------------------------------------------------------------------------- jax
 
 def jax_online_step(P, carry, xy, beta, gamma, dt):
-    (u, p, v, e, G) = carry
+    (u, p, v, e, g_sent, G) = carry
     x, y = xy
     L = N_LAYERS
     r, rdp = [], []
@@ -280,9 +291,8 @@ def jax_online_step(P, carry, xy, beta, gamma, dt):
         r.append(t)
         rdp.append(1.0 - t * t)
     r.append(p[L - 1])
-    g = [-(e[l + 1] @ P[l + 1][0]) for l in range(L - 1)]
     soft = jax.nn.softmax(r[L - 1], axis=1)
-    g.append(beta * (y.sum(axis=1, keepdims=True) * soft - y))
+    g = list(g_sent) + [beta * (y.sum(axis=1, keepdims=True) * soft - y)]
     nu, np_, nv, ne, nG = [], [], [], [], []
     for l in range(L):
         W, b, tm, tr = P[l]
@@ -300,7 +310,8 @@ def jax_online_step(P, carry, xy, beta, gamma, dt):
         a = (inp + gamma * eps - u[l]) / tm
         np_.append(u[l] + tr * a)
         nu.append(u[l] + dt * a)
-    return (nu, np_, nv, ne, nG), None
+    ng = [-(ne[l + 1] @ P[l + 1][0]) for l in range(L - 1)]
+    return (nu, np_, nv, ne, ng, nG), None
 
 
 def make_jax_online(beta, gamma, dt):
@@ -316,7 +327,8 @@ def jax_zero_online(P, B, dtype):
     z = lambda n: jnp.zeros((B, n), dtype=JDT[dtype])  # noqa: E731
     ns = SIZES[1:]
     G = [tuple(jnp.zeros_like(t) for t in layer) for layer in P]
-    return ([z(n) for n in ns], [z(n) for n in ns], [z(n) for n in ns], [z(n) for n in ns], G)
+    return ([z(n) for n in ns], [z(n) for n in ns], [z(n) for n in ns], [z(n) for n in ns],
+            [z(n) for n in ns[:-1]], G)
 
 
 def make_jax_exact(beta, dt):
@@ -368,6 +380,8 @@ def check(ref_path, tol64=1e-10, tol32=2e-3):
     assert got_layout == PARAM_LAYOUT, f"parameter layout differs: {got_layout} vs {PARAM_LAYOUT}"
     got_layers = [tuple(int(v) for v in row) for row in R["layer_layout"]]
     assert got_layers == LAYER_LAYOUT, f"state layout differs: {got_layers} vs {LAYER_LAYOUT}"
+    got_local = R["local_online"].shape[1]
+    assert got_local == N_LOCAL, f"local state length differs: {got_local} vs {N_LOCAL}"
     dt, beta, gamma = (float(v) for v in R["hyper"])
     flat = R["params"]
     B = R["xs"].shape[0]
@@ -386,7 +400,7 @@ def check(ref_path, tol64=1e-10, tol32=2e-3):
         torch_online_run(P, S, G, t_tensor(xs, dtype), t_tensor(ys, dtype), beta, gamma, dt)
         results[("torch", "online")] = [
             ("states", join_state(S["u"], S["p"]), R["states_online"]),
-            ("local", join_local(S["v"], S["e"]), R["local_online"]),
+            ("local", join_local(S["v"], S["e"], S["g"]), R["local_online"]),
             ("grad", join_grads(G), R["grad_online"]),
         ]
         # torch exact
@@ -401,10 +415,10 @@ def check(ref_path, tol64=1e-10, tol32=2e-3):
         run = make_jax_online(beta, gamma, dt)
         xj = jnp.asarray(np.swapaxes(xs, 0, 1), dtype=JDT[dtype])
         yj = jnp.asarray(np.swapaxes(ys, 0, 1), dtype=JDT[dtype])
-        u, p, v, e, G = run(Pj, jax_zero_online(Pj, B, dtype), xj, yj)
+        u, p, v, e, g, G = run(Pj, jax_zero_online(Pj, B, dtype), xj, yj)
         results[("jax", "online")] = [
             ("states", join_state(u, p), R["states_online"]),
-            ("local", join_local(v, e), R["local_online"]),
+            ("local", join_local(v, e, g), R["local_online"]),
             ("grad", join_grads(G), R["grad_online"]),
         ]
         (loss, (u, p)), G = make_jax_exact(beta, dt)(Pj, xj, yj)

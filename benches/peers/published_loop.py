@@ -10,9 +10,10 @@ error neurons tau_r v' = e - v, eps = v + tau_m v'; dW = -eps r^T (batch mean), 
 step (lr 5e-3 * dt, eps 1e-8), ReduceLROnPlateau(patience 2, factor 0.5) on the test loss;
 torch's default Linear initialisation; states carried over between batches (not reset) unless
 --reset 1; prediction = argmax of the output summed over the sequence. The error a layer sends
-down is computed with its weights of that step, before the step's Adam update (`--feedback
-updated`: with the updated weights, as vle's generated online step does; the one difference
-between the two steps that `published_check.py` cannot see, since it runs without learning).
+down is computed with its weights of that step, before the step's Adam update, as vle's
+generated online step does too since stop 12 (`--feedback updated`: with the updated weights,
+as vle's generated step did before; the one difference between the two steps that
+`published_check.py` cannot see, since it runs without learning).
 One difference from the published code as read is kept here: its network states are never
 reset, so they continue from the test run into the next epoch's training (vle's
 `--carry-state` does the same); this loop continues from the last training batch instead.
@@ -36,7 +37,7 @@ ap.add_argument("--threads", type=int, default=1)
 ap.add_argument("--hold", type=int, default=1)
 ap.add_argument("--feedback", choices=["published", "updated"], default="published",
                 help="weights of the error sent down: those of the step that computed it (published) "
-                     "or those after that step's update (as vle's generated online step)")
+                     "or those after that step's update (as vle's generated online step did before stop 12)")
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(a.seed)

@@ -173,12 +173,15 @@ pub fn tanh_prime(z: f64) -> f64 {
 /// which is the baseline GLE improves on.
 ///
 /// The discrete timing is that of the generated code (THEORY.md §6): all quantities from the
-/// state before the step, each layer reading the error the layer above stored in the previous
-/// step; the forward step is the generated [`Network::euler_step`].
+/// state before the step, each layer reading the error the layers above sent in the previous
+/// step (−Wᵀε with that step's weights, before the caller's update); the forward step is the
+/// generated [`Network::euler_step`].
 pub struct LeRule<N: Network> {
     layers: Vec<LeLayer>,
-    /// Errors of the previous step, one per neuron (layer by layer).
+    /// Errors of the last step, one per neuron (layer by layer).
     pub errors: Vec<f64>,
+    /// Per layer, g_r = −Σ_post W_postᵀ ε_post sent by the last step.
+    sent: Vec<Vec<f64>>,
     _n: std::marker::PhantomData<N>,
 }
 
@@ -254,6 +257,7 @@ impl<N: Network> LeRule<N> {
             err += info.size;
         }
         Ok(LeRule {
+            sent: layers.iter().map(|l| vec![0.0; l.size]).collect(),
             layers,
             errors: vec![0.0; err],
             _n: std::marker::PhantomData,
@@ -262,6 +266,7 @@ impl<N: Network> LeRule<N> {
 
     pub fn reset(&mut self) {
         self.errors.iter_mut().for_each(|e| *e = 0.0);
+        self.sent.iter_mut().flatten().for_each(|g| *g = 0.0);
     }
 
     /// One step: errors, gradient estimate `dt · ĝ` added into `grad`, then the forward step.
@@ -283,19 +288,8 @@ impl<N: Network> LeRule<N> {
             .iter()
             .map(|l| (0..l.size).map(|i| (l.phi)(state[l.p + i])).collect())
             .collect();
-        // g_r = −Σ_post W_postᵀ ε_post (previous step), top layer β (r − y).
-        let mut g_r: Vec<Vec<f64>> = self.layers.iter().map(|l| vec![0.0; l.size]).collect();
-        for post in &self.layers {
-            for &(w, pre, cols) in &post.weights {
-                if let Some(pre) = pre {
-                    for i in 0..post.size {
-                        for (j, g) in g_r[pre].iter_mut().enumerate().take(cols) {
-                            *g -= p[w + i * cols + j] * self.errors[post.err + i];
-                        }
-                    }
-                }
-            }
-        }
+        // g_r sent by the previous step, top layer β (r − y).
+        let mut g_r = self.sent.clone();
         for (i, g) in g_r[nl - 1].iter_mut().enumerate() {
             *g += beta * (rates[nl - 1][i] - y[i]);
         }
@@ -329,13 +323,27 @@ impl<N: Network> LeRule<N> {
             }
         }
         self.errors = next;
+        // The new errors sent down with this step's weights.
+        self.sent.iter_mut().flatten().for_each(|g| *g = 0.0);
+        for post in &self.layers {
+            for &(w, pre, cols) in &post.weights {
+                if let Some(pre) = pre {
+                    for i in 0..post.size {
+                        for (j, g) in self.sent[pre].iter_mut().enumerate().take(cols) {
+                            *g -= p[w + i * cols + j] * self.errors[post.err + i];
+                        }
+                    }
+                }
+            }
+        }
         N::euler_step(p, state, x, dt);
     }
 
     /// Runs this rule and the generated `online_step` side by side for `steps` steps on
-    /// parameters `p` with every τr set to τm (LE neurons), where the two must coincide.
-    /// Returns the largest difference of the accumulated gradients relative to their largest
-    /// entry, and of the states and errors.
+    /// parameters `p` with every τr set to τm (LE neurons), where the two must coincide. The
+    /// weights change from step to step (a stand-in for learning), so that the errors' timing is
+    /// checked too: which step's weights send them. Returns the largest difference of the
+    /// accumulated gradients relative to their largest entry, and of the states and errors.
     pub fn check_against_generated<S: Signal>(
         &mut self,
         p: &[f64],
@@ -356,7 +364,16 @@ impl<N: Network> LeRule<N> {
         let (mut g1, mut g2) = (vec![0.0; N::PARAMS], vec![0.0; N::PARAMS]);
         let (mut x, mut y) = (vec![0.0; N::INPUT], vec![0.0; N::OUTPUT]);
         let mut worst_state: f64 = 0.0;
+        let weights: Vec<std::ops::Range<usize>> = N::param_info()
+            .iter()
+            .filter(|i| matches!(i.kind, ParamKind::Weight { .. }))
+            .map(|i| i.range())
+            .collect();
         for n in 0..steps {
+            for (k, r) in weights.iter().enumerate() {
+                let f = 1.0 + 0.01 * (0.37 * n as f64 + k as f64).sin();
+                q[r.clone()].iter_mut().for_each(|w| *w *= f);
+            }
             signal.at(n as f64 * dt, &mut x, &mut y);
             self.step(&q, &mut s1, &x, &y, beta, dt, &mut g1);
             N::online_step(&q, &mut s2, &mut local, &x, &y, beta, 0.0, dt, &mut g2);

@@ -34,8 +34,14 @@ pub struct Layout {
     pub v_off: Vec<Vec<usize>>,
     /// Per layer: offset of the local error ε (the error neuron's output) in the local state.
     pub eps_off: Vec<usize>,
-    /// Length of the local-rule state: error-neuron states and ε of every layer
-    /// (`Network::LOCAL`).
+    /// Per layer: offset in the local state of the error it receives from the layers it
+    /// projects to, `g_r = −Σ Wᵀε` of their last step, sent with that step's weights (before
+    /// the caller's update); `None` if no other layer reads it.
+    pub fb_off: Vec<Option<usize>>,
+    /// Per layer with a recurrent projection: offset of the error it sends itself through it.
+    pub fb_rec_off: Vec<Option<usize>>,
+    /// Length of the local-rule state: error-neuron states and ε of every layer, then the
+    /// errors in transit (`fb_off`, `fb_rec_off`) (`Network::LOCAL`).
     pub n_local: usize,
     /// Per layer: offset of its neurons in the per-neuron error vectors (the `errors` of
     /// `adjoint_rhs`).
@@ -178,6 +184,25 @@ impl Layout {
             eps_off.push(lpos);
             lpos += l.size;
         }
+        // The errors in transit follow, so the error neurons' offsets do not depend on them.
+        let mut fb_off = Vec::new();
+        let mut fb_rec_off = Vec::new();
+        for (li, l) in net.layers.iter().enumerate() {
+            let read = net.layers.iter().any(|m| {
+                m.sources
+                    .iter()
+                    .any(|s| matches!(s.kind, SourceKind::Layer(j) if j == li))
+            });
+            fb_off.push(read.then_some(lpos));
+            if read {
+                lpos += l.size;
+            }
+            let rec = is_recurrent(l);
+            fb_rec_off.push(rec.then_some(lpos));
+            if rec {
+                lpos += l.size;
+            }
+        }
         let mut err_off = Vec::new();
         let mut npos = 0;
         for l in &net.layers {
@@ -193,6 +218,8 @@ impl Layout {
             n_state,
             v_off,
             eps_off,
+            fb_off,
+            fb_rec_off,
             n_local: lpos,
             err_off,
             n_neurons: npos,
@@ -956,39 +983,33 @@ impl<'n> Generator<'n> {
     fn online_step(&mut self) -> TokenStream {
         let rates = self.all_rates(true);
         let nl = self.net.layers.len();
+        // g_r: the error in transit from the layers above, sent in the previous step (one step
+        // of delay); what arrives through a recurrent projection is kept apart (see
+        // `NeuronSym::local`).
         let mut decls = Vec::new();
-        for l in &self.net.layers {
-            let g = g_r_ident(l);
-            let n = lit(l.size);
-            decls.push(quote!(let mut #g = [T::zero(); #n];));
-            if is_recurrent(l) {
-                let g = g_rec_ident(l);
-                decls.push(quote!(let mut #g = [T::zero(); #n];));
-            }
-        }
-        // g_r from the previous step's local errors of the layers above (one step of delay);
-        // what arrives through a recurrent projection is kept apart (see `NeuronSym::local`).
-        let mut feedback = Vec::new();
         for li in 0..nl {
             let l = &self.net.layers[li];
-            let eps = lit(self.layout.eps_off[li]);
             let n = lit(l.size);
-            for (si, src) in l.sources.iter().enumerate() {
-                if src.kind == SourceKind::Input {
-                    continue;
-                }
-                let w = self.c(&self.layout.weight(li, si).konst);
-                let g = if src.kind == SourceKind::Recurrent {
-                    format_ident!("g_rec_{}", src.name)
-                } else {
-                    format_ident!("g_r_{}", src.name)
-                };
-                let nsrc = lit(src.size);
-                feedback.push(quote! {
-                    for i in 0..#n {
-                        ::vle::kernels::axpy(-local[#eps + i], &params[#w + i * #nsrc..#w + (i + 1) * #nsrc], &mut #g[..]);
+            let slots = [
+                (g_r_ident(l), self.layout.fb_off[li], true),
+                (g_rec_ident(l), self.layout.fb_rec_off[li], is_recurrent(l)),
+            ];
+            for (g, off, wanted) in slots {
+                match off {
+                    Some(o) => {
+                        let o = lit(o);
+                        decls.push(quote! {
+                            let mut #g = [T::zero(); #n];
+                            #g.copy_from_slice(&local[#o..#o + #n]);
+                        });
                     }
-                });
+                    // The output's g_r receives the loss below.
+                    None if wanted && li == self.net.output => {
+                        decls.push(quote!(let mut #g = [T::zero(); #n];))
+                    }
+                    None if wanted => decls.push(quote!(let #g = [T::zero(); #n];)),
+                    None => {}
+                }
             }
         }
         let out_l = &self.net.layers[self.net.output];
@@ -997,6 +1018,7 @@ impl<'n> Generator<'n> {
         let n_out = lit(out_l.size);
         let loss = self.loss_code(true);
         let mut layers = Vec::new();
+        let mut with_local = Vec::new();
         for li in 0..nl {
             let mut sources = self.neuron_sources(li, "state");
             let input = self.synaptic_input(li);
@@ -1007,6 +1029,7 @@ impl<'n> Generator<'n> {
             let Some(loc): Option<LocalExprs> = l.sym.local(recurrent) else {
                 continue;
             };
+            with_local.push(li);
             if recurrent {
                 let grec = g_rec_ident(l);
                 sources.push(("g_r_rec".into(), quote!(#grec[i])));
@@ -1116,10 +1139,10 @@ impl<'n> Generator<'n> {
                 }
             });
         }
+        let send = self.send_errors(&with_local);
         quote! {
             #rates
             #(#decls)*
-            #(#feedback)*
             {
                 let r_out = &#out_rates;
                 #loss
@@ -1127,7 +1150,49 @@ impl<'n> Generator<'n> {
                 for i in 0..#n_out { #out_g[i] += beta * dloss[i]; }
             }
             #(#layers)*
+            #send
         }
+    }
+
+    /// The end of the per-sample online step: every layer's new ε sent down its projections,
+    /// `g_r = −Σ Wᵀε` into the sources' slots of the local state, with the weights that
+    /// computed ε (the caller updates them after the step; sending with the updated weights
+    /// instead adds ΔWᵀε, which is correlated with ε, to the error below). Layers without a
+    /// local rule (`with_local` lacks them) keep ε = 0 and send nothing.
+    fn send_errors(&self, with_local: &[usize]) -> TokenStream {
+        let mut out = Vec::new();
+        for (li, l) in self.net.layers.iter().enumerate() {
+            for off in [self.layout.fb_off[li], self.layout.fb_rec_off[li]]
+                .into_iter()
+                .flatten()
+            {
+                let (o, n) = (lit(off), lit(l.size));
+                out.push(quote!(local[#o..#o + #n].fill(T::zero());));
+            }
+        }
+        for &li in with_local {
+            let l = &self.net.layers[li];
+            let eps = lit(self.layout.eps_off[li]);
+            let n = lit(l.size);
+            for (si, src) in l.sources.iter().enumerate() {
+                let to = match src.kind {
+                    SourceKind::Input => None,
+                    SourceKind::Layer(j) => self.layout.fb_off[j],
+                    SourceKind::Recurrent => self.layout.fb_rec_off[li],
+                };
+                // Every read layer has a slot (`Layout::new`).
+                let Some(to) = to else { continue };
+                let to = lit(to);
+                let w = self.c(&self.layout.weight(li, si).konst);
+                let nsrc = lit(src.size);
+                out.push(quote! {
+                    for i in 0..#n {
+                        ::vle::kernels::axpy(-local[#eps + i], &params[#w + i * #nsrc..#w + (i + 1) * #nsrc], &mut local[#to..#to + #nsrc]);
+                    }
+                });
+            }
+        }
+        quote!(#(#out)*)
     }
 
     /// Per-sample entries of the scratch the batch kernels need: per layer up to six arrays
@@ -1603,53 +1668,43 @@ impl<'n> Generator<'n> {
             ids.push(format_ident!("rate_eps_{}", l.name));
             ids
         });
-        // Rates and R'(p) of every layer from the carried prospective values; the previous
-        // step's local errors copied next to them for the feedback products.
+        // Rates and R'(p) of every layer from the carried prospective values; the errors in
+        // transit, sent in the previous step, copied out of the local state.
         let mut rates = Vec::new();
         for li in 0..nl {
             let l = &self.net.layers[li];
             let n = lit(l.size);
-            let gid = g_r_ident(l);
-            let eid = format_ident!("rate_eps_{}", l.name);
-            let eoff = lit(self.layout.eps_off[li]);
-            let zero_rec = if is_recurrent(l) {
-                let g = g_rec_ident(l);
-                quote!(#g.fill(T::zero());)
-            } else {
+            let mut copy_in = Vec::new();
+            let mut zero = Vec::new();
+            let slots = [
+                (g_r_ident(l), self.layout.fb_off[li], true),
+                (g_rec_ident(l), self.layout.fb_rec_off[li], is_recurrent(l)),
+            ];
+            for (g, off, wanted) in slots {
+                match off {
+                    Some(o) => {
+                        let o = lit(o);
+                        copy_in.push(quote! {
+                            #g[b * #n..(b + 1) * #n].copy_from_slice(&locals[bl + #o..bl + #o + #n]);
+                        });
+                    }
+                    None if wanted => zero.push(quote!(#g.fill(T::zero());)),
+                    None => {}
+                }
+            }
+            let extra = if copy_in.is_empty() {
                 quote!()
+            } else {
+                quote! {
+                    let bl = b * #n_local;
+                    #(#copy_in)*
+                }
             };
-            let copy_eps = quote! {
-                let bl = b * #n_local;
-                #eid[b * #n..(b + 1) * #n].copy_from_slice(&locals[bl + #eoff..bl + #eoff + #n]);
-            };
-            let r = self.batch_rates(li, true, copy_eps);
+            let r = self.batch_rates(li, true, extra);
             rates.push(quote! {
                 #r
-                #gid.fill(T::zero());
-                #zero_rec
+                #(#zero)*
             });
-        }
-        // g_r from the previous step's local errors of the layers above (one step of delay).
-        let mut feedback = Vec::new();
-        for li in 0..nl {
-            let l = &self.net.layers[li];
-            let n = lit(l.size);
-            let eid = format_ident!("rate_eps_{}", l.name);
-            for (si, src) in l.sources.iter().enumerate() {
-                if src.kind == SourceKind::Input {
-                    continue;
-                }
-                let w = self.c(&self.layout.weight(li, si).konst);
-                let g = if src.kind == SourceKind::Recurrent {
-                    format_ident!("g_rec_{}", src.name)
-                } else {
-                    format_ident!("g_r_{}", src.name)
-                };
-                let nsrc = lit(src.size);
-                feedback.push(quote! {
-                    ::vle::kernels::gemm_nn(nb, #nsrc, #n, -T::one(), &#eid[..], &params[#w..#w + #n * #nsrc], &mut #g[..]);
-                });
-            }
         }
         let out_l = &self.net.layers[self.net.output];
         let out_rates = rate_ident(out_l);
@@ -1668,6 +1723,7 @@ impl<'n> Generator<'n> {
             }
         };
         let mut layers = Vec::new();
+        let mut with_local = Vec::new();
         for li in 0..nl {
             let mut sources = self.batch_sources(li);
             let (w_entries, b_entry, _) = self.param_entries(li);
@@ -1682,6 +1738,7 @@ impl<'n> Generator<'n> {
             let Some(loc): Option<LocalExprs> = self.net.layers[li].sym.local(recurrent) else {
                 continue;
             };
+            with_local.push(li);
             let used: Vec<usize> = (0..loc.grad_theta.len())
                 .filter(|&k| !self.net.layers[li].sym.g.is_zero(loc.grad_theta[k]))
                 .collect();
@@ -1836,12 +1893,66 @@ impl<'n> Generator<'n> {
                 }
             });
         }
+        let send = self.send_errors_batch(&with_local);
         quote! {
             #split
             #(#rates)*
-            #(#feedback)*
             #loss_block
             #(#layers)*
+            #send
+        }
+    }
+
+    /// [`Self::send_errors`] for the batch: one product `g −= ε W` per projection over the
+    /// batch (ε rows in `rate_eps_<layer>`, written by the layer's loop), then the sums copied
+    /// into the local state.
+    fn send_errors_batch(&self, with_local: &[usize]) -> TokenStream {
+        let n_local = lit(self.layout.n_local);
+        let mut zero = Vec::new();
+        let mut copy_out = Vec::new();
+        for (li, l) in self.net.layers.iter().enumerate() {
+            let n = lit(l.size);
+            let slots = [
+                (g_r_ident(l), self.layout.fb_off[li]),
+                (g_rec_ident(l), self.layout.fb_rec_off[li]),
+            ];
+            for (g, off) in slots {
+                let Some(o) = off else { continue };
+                let o = lit(o);
+                zero.push(quote!(#g.fill(T::zero());));
+                copy_out.push(quote! {
+                    locals[bl + #o..bl + #o + #n].copy_from_slice(&#g[b * #n..(b + 1) * #n]);
+                });
+            }
+        }
+        if copy_out.is_empty() {
+            return quote!();
+        }
+        let mut products = Vec::new();
+        for &li in with_local {
+            let l = &self.net.layers[li];
+            let n = lit(l.size);
+            let eid = format_ident!("rate_eps_{}", l.name);
+            for (si, src) in l.sources.iter().enumerate() {
+                let g = match src.kind {
+                    SourceKind::Input => continue,
+                    SourceKind::Layer(j) => g_r_ident(&self.net.layers[j]),
+                    SourceKind::Recurrent => g_rec_ident(l),
+                };
+                let w = self.c(&self.layout.weight(li, si).konst);
+                let nsrc = lit(src.size);
+                products.push(quote! {
+                    ::vle::kernels::gemm_nn(nb, #nsrc, #n, -T::one(), &#eid[..], &params[#w..#w + #n * #nsrc], &mut #g[..]);
+                });
+            }
+        }
+        quote! {
+            #(#zero)*
+            #(#products)*
+            for b in 0..nb {
+                let bl = b * #n_local;
+                #(#copy_out)*
+            }
         }
     }
 

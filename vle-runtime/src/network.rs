@@ -120,7 +120,9 @@ pub trait Network: 'static {
     const STATE: usize;
     /// Length of the continuous state (a prefix of the discrete state).
     const CONT: usize;
-    /// Length of the per-sample state of the local rule (error neurons).
+    /// Length of the per-sample state of the local rule: the error neurons' states and ε of
+    /// every layer (ε at [`LayerInfo::local_error_offset`]), then the errors in transit, which
+    /// each layer's error neurons sent down in the last step (zero at rest).
     const LOCAL: usize;
     /// Number of neurons (length of the error vectors).
     const NEURONS: usize;
@@ -226,13 +228,16 @@ pub trait Network: 'static {
 
     /// One step of online learning with the local rule (THEORY.md §5), in place, with input
     /// `x = x_n` and target `y = y_n` (the target of the current `state_n`): the rate
-    /// sensitivities from `beta · ∂ℓ/∂r` and from the previous step's errors of the layers
-    /// above (one step of delay), the error neurons' Euler step (their states and the error e
-    /// in `local`, length [`Network::LOCAL`], updated in place), the local gradient
+    /// sensitivities from `beta · ∂ℓ/∂r` and from the errors the layers above sent in the
+    /// previous step (one step of delay), the error neurons' Euler step (their states and the
+    /// error e in `local`, length [`Network::LOCAL`], updated in place), the local gradient
     /// estimate of the step, `dt * ĝ` (an estimate of dL/dθ for L = β∫ℓ dt), *added* into
-    /// `grad` (length [`Network::PARAMS`]; descend with `p -= lr * grad`), and the forward
-    /// Euler step of `state` as in [`Network::euler_step`] with `gamma · e` added to each
-    /// neuron's synaptic input (nudging).
+    /// `grad` (length [`Network::PARAMS`]; descend with `p -= lr * grad`), the forward Euler
+    /// step of `state` as in [`Network::euler_step`] with `gamma · e` added to each neuron's
+    /// synaptic input (nudging), and last the new errors sent down, `−Wᵀe` with the weights
+    /// `p` of this step, into `local` for the next step. So a training loop that updates `p`
+    /// after the step does not change the errors already in transit (as in the published GLE
+    /// code, where `e_bottom` is computed in the step that computes the error).
     #[allow(clippy::too_many_arguments)]
     fn online_step<T: Scalar>(
         p: &[T],
