@@ -42,7 +42,8 @@
 //! Writes `<out>/<rule>_seed<k>.csv` after every epoch (per epoch: train loss, train accuracy,
 //! test loss, test accuracy, learning rate, seconds) and a checkpoint of parameters and
 //! optimizer `<out>/<rule>_seed<k>.ckpt` (`--resume` continues from it;
-//! `vle::load_params::<Mnist1dNet, f32>` reads its parameters), and ends with one JSON line.
+//! `vle::load_params::<Mnist1dNet, f32>` reads its parameters; with `--carry-state` also the
+//! carried states, `<out>/local_seed<k>.carry.npz`), and ends with one JSON line.
 
 mod common;
 
@@ -59,6 +60,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use vle::checkpoint::{Checkpoint, StatefulOptimizer};
 use vle::data::mnist1d::{generate, Mnist1dConfig, CLASSES};
 use vle::data::Dataset;
+use vle::io::Array;
 use vle::params::{check_finite_params, zero_non_learnable};
 use vle::params::{init_biases_fan_in, init_params, learnable_mask};
 use vle::sim::check_finite_states;
@@ -191,9 +193,9 @@ struct Args {
     min_lr: f64,
     /// Local rule: carry the network's state over from one batch to the next and from
     /// training into the test run, as the published code (a batch of another size repeats or
-    /// cuts the carried samples; default: every sequence starts from rest). Not with --resume
-    /// (checkpoints hold no states).
-    #[arg(long, conflicts_with = "resume")]
+    /// cuts the carried samples; default: every sequence starts from rest). The carried
+    /// states are saved after every epoch next to the checkpoint, so `--resume` works too.
+    #[arg(long)]
     carry_state: bool,
     /// Initial biases: uniform in ±1/√fan_in as PyTorch's `nn.Linear` (the published code), or
     /// zero (`vle::init_params`).
@@ -503,6 +505,80 @@ struct Carry {
 }
 
 impl Carry {
+    /// Writes the states after `epoch` to `path` (`epoch`, `states` n × STATE, `local` n ×
+    /// LOCAL; float32), atomically. The previous epoch's file is kept as `<path>.prev`, so
+    /// that a stop before the checkpoint that follows leaves the states that belong to it.
+    fn save(&self, path: &Path, epoch: usize) -> Result<(), Box<dyn Error>> {
+        let n = self.states.len() / Net::STATE;
+        let arrays = [
+            ("epoch", Array::from_i64(vec![1], vec![epoch as i64])?),
+            (
+                "states",
+                Array::from_f32(vec![n, Net::STATE], self.states.clone())?,
+            ),
+            (
+                "local",
+                Array::from_f32(vec![n, Net::LOCAL], self.local.clone())?,
+            ),
+        ];
+        let refs: Vec<(&str, &Array)> = arrays.iter().map(|(k, a)| (*k, a)).collect();
+        if path.exists() {
+            fs::rename(path, prev_path(path))
+                .map_err(|e| format!("file `{}`: cannot rename: {e}", path.display()))?;
+        }
+        vle::checkpoint::write_atomic(path, &vle::io::npy::npz_bytes(&refs)?)?;
+        Ok(())
+    }
+
+    /// The states [`Carry::save`] wrote after epoch `done` (from `path` or `<path>.prev`).
+    fn load(path: &Path, done: usize) -> Result<Self, Box<dyn Error>> {
+        let mut found = Vec::new();
+        for p in [path.to_path_buf(), prev_path(path)] {
+            if !p.exists() {
+                continue;
+            }
+            let arrays = vle::io::read_npz(&p)?;
+            let get = |k: &str| {
+                arrays
+                    .iter()
+                    .find(|(name, _)| name == k)
+                    .map(|(_, a)| a)
+                    .ok_or_else(|| format!("file `{}`: no array `{k}`", p.display()))
+            };
+            let epoch = get("epoch")?.to_i64().and_then(|v| v.first().copied());
+            found.push(epoch.unwrap_or(-1));
+            if epoch != Some(done as i64) {
+                continue;
+            }
+            let (states, local) = (get("states")?, get("local")?);
+            let n = states.shape().first().copied().unwrap_or(0);
+            if states.shape() != [n, Net::STATE] || local.shape() != [n, Net::LOCAL] {
+                return Err(format!(
+                    "file `{}`: states {:?} and local {:?}, expected [n, {}] and [n, {}] \
+                     (written for another network?)",
+                    p.display(),
+                    states.shape(),
+                    local.shape(),
+                    Net::STATE,
+                    Net::LOCAL
+                )
+                .into());
+            }
+            let to_t = |a: &Array| a.to_f64().into_iter().map(|v| v as T).collect();
+            return Ok(Carry {
+                states: to_t(states),
+                local: to_t(local),
+            });
+        }
+        Err(format!(
+            "{}: no carried states of epoch {done} (found epochs {found:?}); resume with the \
+             options of the run that wrote the checkpoint (--carry-state or not), or start over \
+             without --resume",
+            path.display()
+        )
+        .into())
+    }
+
     /// Sample `j`'s entries: those of carried sample `j mod n` (the published code repeats or
     /// cuts the batch dimension); zero when nothing is carried yet.
     fn take(&self, j: usize, state: &mut [T], local: &mut [T]) {
@@ -856,6 +932,17 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
             .into());
         }
         records.truncate(done);
+        match carry.as_mut() {
+            Some(c) => *c = Carry::load(&carry_path(args, seed), done)?,
+            None if rule == Rule::Local && carry_path(args, seed).exists() => {
+                return Err(format!(
+                    "{} exists: the run was started with --carry-state; resume with it",
+                    carry_path(args, seed).display()
+                )
+                .into())
+            }
+            None => {}
+        }
         // Replay what the finished epochs did to the batch order and the schedule.
         for r in &records {
             rng.shuffle(&mut order);
@@ -944,11 +1031,28 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
         // checkpoint format: versioned, checksummed). A stop between the two leaves the CSV
         // one epoch ahead; `--resume` drops that record and redoes the epoch.
         write_csv(&csv_path(args, name, seed), &records)?;
+        // The carried states before the checkpoint: a stop between the two leaves this epoch's
+        // and the previous epoch's states, one of which belongs to the checkpoint.
+        if let Some(c) = &carry {
+            c.save(&carry_path(args, seed), epoch)?;
+        }
         let mut checkpoint = Checkpoint::<Net, T>::from_params(&p);
         checkpoint.optimizer = Some(optimizer.save_state());
         checkpoint.save(checkpoint_path(args, name, seed))?;
     }
     Ok(records)
+}
+
+/// `<path>.prev`.
+fn prev_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".prev");
+    PathBuf::from(s)
+}
+
+/// `<out>/local_seed<k>.carry.npz`: the states carried into the next epoch (`--carry-state`).
+fn carry_path(args: &Args, seed: u64) -> PathBuf {
+    args.out.join(format!("local_seed{seed}.carry.npz"))
 }
 
 /// Optimizer updates of one epoch (one per `update_every` steps and at every sequence's end

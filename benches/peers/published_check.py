@@ -4,17 +4,21 @@
 Runs the published loop's step, written out again below as in published_loop.py, and
 peers.py's `torch_online_step` (vle's generated semantics, checked against vle to 1e-13 by
 `peers.py --check`) side by side: f64, the same parameters (nonzero biases), inputs and
-targets, both from rest, weights fixed. Prints the largest relative differences of u, v and the
-per-step weight gradient (the published gradient is the batch mean of eps r^T, vle's the sum
-times dt: compared after scaling) per layer, in three windows of 150 steps.
+targets, both from rest, the weights changed after every step by the same factor
+(1 + 0.01 sin(0.37 n + l), a stand-in for learning that does not depend on rounding) so that
+which step's weights send an error down is compared too. Prints the largest relative
+differences of u, v and the per-step weight gradient (the published gradient is the batch mean
+of eps r^T, vle's the sum times dt: compared after scaling) per layer, in three windows of 150
+steps.
 
     benches/peers/.venv/bin/python benches/peers/published_check.py
 
 Expected: the first steps differ (the published code stores r' = 0 at rest where vle computes
 phi'(0) = 1, so its first output error is zero), and once that transient has passed every
-quantity agrees to rounding (amplified by the error neurons, as in peers.py --check). Not
-compared: with learning, the published code sends an error down with the weights of the step
-that computed it, vle with the weights after that step's update (a difference of one Adam step).
+quantity agrees to rounding (amplified by the error neurons, as in peers.py --check). Both send
+an error down with the weights of the step that computed it (vle since stop 12; before, with the
+weights after the step's update: `--feedback updated` of published_loop.py, which this check
+then reports as DIFFERENT: 1e-2 to 2e-1 relative in every layer below the output).
 """
 import importlib.util
 import os
@@ -84,6 +88,9 @@ def main():
         before = [g[0].clone() for g in G]
         S1, g1 = published_step(S1, xs[:, n], labels)
         pe.torch_online_step(P, S2, G, xs[:, n], ys[:, n], 1.0, 0.0, DT)
+        for l in range(L):
+            W, b, tm, tr = P[l]
+            P[l] = (W * (1 + 0.01 * np.sin(0.37 * n + l)), b, tm, tr)
         worst = windows[min(n // third, 2)]
         for l in range(L):
             inc = (G[l][0] - before[l]) / (DT * B)
