@@ -988,28 +988,20 @@ impl<'n> Generator<'n> {
         // `NeuronSym::local`).
         let mut decls = Vec::new();
         for li in 0..nl {
-            let l = &self.net.layers[li];
-            let n = lit(l.size);
-            let slots = [
-                (g_r_ident(l), self.layout.fb_off[li], true),
-                (g_rec_ident(l), self.layout.fb_rec_off[li], is_recurrent(l)),
-            ];
-            for (g, off, wanted) in slots {
-                match off {
+            let n = lit(self.net.layers[li].size);
+            for (g, off) in self.transit_slots(li) {
+                decls.push(match off {
                     Some(o) => {
                         let o = lit(o);
-                        decls.push(quote! {
+                        quote! {
                             let mut #g = [T::zero(); #n];
                             #g.copy_from_slice(&local[#o..#o + #n]);
-                        });
+                        }
                     }
                     // The output's g_r receives the loss below.
-                    None if wanted && li == self.net.output => {
-                        decls.push(quote!(let mut #g = [T::zero(); #n];))
-                    }
-                    None if wanted => decls.push(quote!(let #g = [T::zero(); #n];)),
-                    None => {}
-                }
+                    None if li == self.net.output => quote!(let mut #g = [T::zero(); #n];),
+                    None => quote!(let #g = [T::zero(); #n];),
+                });
             }
         }
         let out_l = &self.net.layers[self.net.output];
@@ -1154,6 +1146,18 @@ impl<'n> Generator<'n> {
         }
     }
 
+    /// The errors in transit to layer `li`: `g_r_<layer>` and, with a recurrent projection,
+    /// `g_rec_<layer>`, each with its slot in the local state (`None`: no layer sends to it, so
+    /// it stays zero).
+    fn transit_slots(&self, li: usize) -> Vec<(Ident, Option<usize>)> {
+        let l = &self.net.layers[li];
+        let mut v = vec![(g_r_ident(l), self.layout.fb_off[li])];
+        if is_recurrent(l) {
+            v.push((g_rec_ident(l), self.layout.fb_rec_off[li]));
+        }
+        v
+    }
+
     /// The end of the per-sample online step: every layer's new ε sent down its projections,
     /// `g_r = −Σ Wᵀε` into the sources' slots of the local state, with the weights that
     /// computed ε (the caller updates them after the step; sending with the updated weights
@@ -1162,11 +1166,9 @@ impl<'n> Generator<'n> {
     fn send_errors(&self, with_local: &[usize]) -> TokenStream {
         let mut out = Vec::new();
         for (li, l) in self.net.layers.iter().enumerate() {
-            for off in [self.layout.fb_off[li], self.layout.fb_rec_off[li]]
-                .into_iter()
-                .flatten()
-            {
-                let (o, n) = (lit(off), lit(l.size));
+            for (_, off) in self.transit_slots(li) {
+                let Some(o) = off else { continue };
+                let (o, n) = (lit(o), lit(l.size));
                 out.push(quote!(local[#o..#o + #n].fill(T::zero());));
             }
         }
@@ -1676,11 +1678,7 @@ impl<'n> Generator<'n> {
             let n = lit(l.size);
             let mut copy_in = Vec::new();
             let mut zero = Vec::new();
-            let slots = [
-                (g_r_ident(l), self.layout.fb_off[li], true),
-                (g_rec_ident(l), self.layout.fb_rec_off[li], is_recurrent(l)),
-            ];
-            for (g, off, wanted) in slots {
+            for (g, off) in self.transit_slots(li) {
                 match off {
                     Some(o) => {
                         let o = lit(o);
@@ -1688,8 +1686,7 @@ impl<'n> Generator<'n> {
                             #g[b * #n..(b + 1) * #n].copy_from_slice(&locals[bl + #o..bl + #o + #n]);
                         });
                     }
-                    None if wanted => zero.push(quote!(#g.fill(T::zero());)),
-                    None => {}
+                    None => zero.push(quote!(#g.fill(T::zero());)),
                 }
             }
             let extra = if copy_in.is_empty() {
@@ -1912,11 +1909,7 @@ impl<'n> Generator<'n> {
         let mut copy_out = Vec::new();
         for (li, l) in self.net.layers.iter().enumerate() {
             let n = lit(l.size);
-            let slots = [
-                (g_r_ident(l), self.layout.fb_off[li]),
-                (g_rec_ident(l), self.layout.fb_rec_off[li]),
-            ];
-            for (g, off) in slots {
+            for (g, off) in self.transit_slots(li) {
                 let Some(o) = off else { continue };
                 let o = lit(o);
                 zero.push(quote!(#g.fill(T::zero());));
