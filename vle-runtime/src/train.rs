@@ -75,7 +75,7 @@ pub struct OnlineSnapshot<T> {
     pub batch: usize,
     /// Network states, `batch × STATE`.
     pub states: Vec<T>,
-    /// Error-neuron (local rule) states, `batch × LOCAL`.
+    /// Local-rule states (error neurons, ε, errors in transit), `batch × LOCAL`.
     pub local: Vec<T>,
     /// Gradient accumulated since the last update, `PARAMS` (not yet averaged over the batch).
     pub grad: Vec<T>,
@@ -222,7 +222,7 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
     pub fn states(&self) -> &[T] {
         &self.states
     }
-    /// Error-neuron states, `B × LOCAL`.
+    /// Local-rule states (error neurons, ε, errors in transit), `B × LOCAL`.
     pub fn local_states(&self) -> &[T] {
         &self.local
     }
