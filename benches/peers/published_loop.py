@@ -12,11 +12,11 @@ torch's default Linear initialisation; states carried over between batches (not 
 --reset 1; prediction = argmax of the output summed over the sequence. The error a layer sends
 down is computed with its weights of that step, before the step's Adam update, as vle's
 generated online step does too since stop 12 (`--feedback updated`: with the updated weights,
-as vle's generated step did before; the one difference between the two steps that
-`published_check.py` cannot see, since it runs without learning).
+as vle's generated step did before; `published_check.py` changes the weights at every step
+and tells the two apart).
 One difference from the published code as read is kept here: its network states are never
-reset, so they continue from the test run into the next epoch's training (vle's
-`--carry-state` does the same); this loop continues from the last training batch instead.
+reset, so they continue from the test run into the next epoch's training (vle's mnist1d
+does the same by default); this loop continues from the last training batch instead.
 
     cargo run --release --example mnist1d -- --export-data /tmp/mnist1d_360.npz --epochs 0
     benches/peers/.venv/bin/python benches/peers/published_loop.py --data /tmp/mnist1d_360.npz

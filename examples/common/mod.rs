@@ -288,8 +288,9 @@ impl<N: Network> LeRule<N> {
             .iter()
             .map(|l| (0..l.size).map(|i| (l.phi)(state[l.p + i])).collect())
             .collect();
-        // g_r sent by the previous step, top layer β (r − y).
-        let mut g_r = self.sent.clone();
+        // g_r sent by the previous step, top layer β (r − y); its buffer takes this step's
+        // errors sent down at the end.
+        let mut g_r = std::mem::take(&mut self.sent);
         for (i, g) in g_r[nl - 1].iter_mut().enumerate() {
             *g += beta * (rates[nl - 1][i] - y[i]);
         }
@@ -324,7 +325,8 @@ impl<N: Network> LeRule<N> {
         }
         self.errors = next;
         // The new errors sent down with this step's weights.
-        self.sent.iter_mut().flatten().for_each(|g| *g = 0.0);
+        g_r.iter_mut().flatten().for_each(|g| *g = 0.0);
+        self.sent = g_r;
         for post in &self.layers {
             for &(w, pre, cols) in &post.weights {
                 if let Some(pre) = pre {
