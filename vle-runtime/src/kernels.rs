@@ -161,23 +161,6 @@ pub mod paths {
         b: &[T],
         c: &mut [T],
     ) {
-        generic_inline(op, m, n, k, alpha, a, b, c)
-    }
-
-    /// [`generic`], inlined into the blocked kernel's vector cases (so that it is compiled
-    /// with the same target features).
-    #[inline(always)]
-    #[allow(clippy::too_many_arguments)]
-    fn generic_inline<T: Scalar>(
-        op: Op,
-        m: usize,
-        n: usize,
-        k: usize,
-        alpha: T,
-        a: &[T],
-        b: &[T],
-        c: &mut [T],
-    ) {
         check_lengths(m, n, k, a, b, c);
         if m == 0 || n == 0 || k == 0 {
             return;
@@ -235,12 +218,194 @@ pub mod paths {
         acc[0]
     }
 
-    /// c[m×n] += alpha · a bᵀ for k = 1 (a and b are plain vectors whatever the layout): one
-    /// axpy per row.
+    /// c\[m×n\] += alpha · a bᵀ for k = 1 (a and b are plain vectors whatever the layout): one
+    /// axpy per row, `L` lanes at a time.
     #[inline(always)]
-    fn rank_one<T: Scalar>(m: usize, n: usize, alpha: T, a: &[T], b: &[T], c: &mut [T]) {
+    fn rank_one<T: Scalar, F: MulAdd<T>, const L: usize>(
+        m: usize,
+        n: usize,
+        alpha: T,
+        a: &[T],
+        b: &[T],
+        c: &mut [T],
+    ) {
+        let b = &b[..n];
         for (c_row, &a_i) in c[..m * n].chunks_exact_mut(n).zip(&a[..m]) {
-            super::axpy(alpha * a_i, &b[..n], c_row);
+            let s = alpha * a_i;
+            let mut c_chunks = c_row.chunks_exact_mut(L);
+            let mut b_chunks = b.chunks_exact(L);
+            for (cv, bv) in (&mut c_chunks).zip(&mut b_chunks) {
+                // Through local arrays: a whole-vector load, FMA and store.
+                let cv: &mut [T; L] = cv.try_into().unwrap();
+                let bv: &[T; L] = bv.try_into().unwrap();
+                let mut t = *cv;
+                for l in 0..L {
+                    t[l] = F::mul_add(s, bv[l], t[l]);
+                }
+                *cv = t;
+            }
+            // The rest: one half-width vector where it fits, then scalars.
+            let (c_rest, b_rest) = (c_chunks.into_remainder(), b_chunks.remainder());
+            let h = if c_rest.len() >= L / 2 { L / 2 } else { 0 };
+            let (c_half, c_rest) = c_rest.split_at_mut(h);
+            let (b_half, b_rest) = b_rest.split_at(h);
+            if h > 0 {
+                for l in 0..L / 2 {
+                    c_half[l] = F::mul_add(s, b_half[l], c_half[l]);
+                }
+            }
+            for (cj, &bj) in c_rest.iter_mut().zip(b_rest) {
+                *cj = F::mul_add(s, bj, *cj);
+            }
+        }
+    }
+
+    /// c\[n\] += alpha · Σ_p x_p · (row p of b), b k rows of n (`gemv` with the rows of b
+    /// along c): the columns in register blocks of 4 vectors of `L` lanes, each loaded x_p
+    /// shared by the block, then one vector at a time; the last n mod L columns as one more
+    /// vector that reads on into the next row where that is inside b (those lanes are
+    /// dropped, and the lanes never mix), from a zero-padded copy where it is not. The sum
+    /// over p is split into independent partial sums (2 per accumulator of a block of 4,
+    /// 4 for a single vector) so that the multiply-adds do not wait on each other.
+    #[inline(always)]
+    fn gemv_rows<T: Scalar, F: MulAdd<T>, const L: usize>(
+        n: usize,
+        k: usize,
+        alpha: T,
+        x: &[T],
+        b: &[T],
+        c: &mut [T],
+    ) {
+        let (x, b, c) = (&x[..k], &b[..k * n], &mut c[..n]);
+        // acc += x_p · (4L entries of b from `at`). A function, not a closure: a closure is
+        // not compiled with the caller's target features when it is not inlined.
+        #[inline(always)]
+        fn block4<T: Scalar, F: MulAdd<T>, const L: usize>(
+            acc: &mut [[T; L]; 4],
+            xp: T,
+            b: &[T],
+            at: usize,
+        ) {
+            let row = &b[at..][..4 * L];
+            for (q, acc_q) in acc.iter_mut().enumerate() {
+                let v: &[T; L] = row[q * L..][..L].try_into().unwrap();
+                for l in 0..L {
+                    acc_q[l] = F::mul_add(xp, v[l], acc_q[l]);
+                }
+            }
+        }
+        let mut j0 = 0;
+        while j0 + 4 * L <= n {
+            let (mut even, mut odd) = ([[T::zero(); L]; 4], [[T::zero(); L]; 4]);
+            for p in (0..k / 2 * 2).step_by(2) {
+                block4::<T, F, L>(&mut even, x[p], b, p * n + j0);
+                block4::<T, F, L>(&mut odd, x[p + 1], b, (p + 1) * n + j0);
+            }
+            if k % 2 == 1 {
+                block4::<T, F, L>(&mut even, x[k - 1], b, (k - 1) * n + j0);
+            }
+            for q in 0..4 {
+                let cv: &mut [T; L] = (&mut c[j0 + q * L..][..L]).try_into().unwrap();
+                let mut t = *cv;
+                for l in 0..L {
+                    t[l] = F::mul_add(alpha, even[q][l] + odd[q][l], t[l]);
+                }
+                *cv = t;
+            }
+            j0 += 4 * L;
+        }
+        while j0 < n {
+            let cols = L.min(n - j0);
+            // Rows p < direct have L entries from (p, j0) inside b; the rest go through `pad`.
+            let direct = if k * n >= j0 + L {
+                ((k * n - j0 - L) / n + 1).min(k)
+            } else {
+                0
+            };
+            let mut acc = [[T::zero(); L]; 4];
+            let quads = direct / 4 * 4;
+            for p0 in (0..quads).step_by(4) {
+                for (i, acc_i) in acc.iter_mut().enumerate() {
+                    let v: &[T; L] = b[(p0 + i) * n + j0..][..L].try_into().unwrap();
+                    for l in 0..L {
+                        acc_i[l] = F::mul_add(x[p0 + i], v[l], acc_i[l]);
+                    }
+                }
+            }
+            for (p, &xp) in x.iter().enumerate().skip(quads) {
+                let mut v = [T::zero(); L];
+                let at = p * n + j0;
+                if p < direct {
+                    v.copy_from_slice(&b[at..at + L]);
+                } else {
+                    v[..cols].copy_from_slice(&b[at..at + cols]);
+                }
+                for l in 0..L {
+                    acc[0][l] = F::mul_add(xp, v[l], acc[0][l]);
+                }
+            }
+            for (l, cj) in c[j0..j0 + cols].iter_mut().enumerate() {
+                let s = (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]);
+                *cj = F::mul_add(alpha, s, *cj);
+            }
+            j0 += cols;
+        }
+    }
+
+    /// c\[n\] += alpha · (b x), b n rows of k (`gemv` with dot products of rows): four rows
+    /// at a time, each loaded vector of x shared by the four, `L` partial sums per row; the
+    /// last k mod L entries of each row scalar (nothing is read past a row: a non-finite entry
+    /// of one row never reaches another row's sum).
+    #[inline(always)]
+    fn gemv_dots<T: Scalar, F: MulAdd<T>, const L: usize>(
+        n: usize,
+        k: usize,
+        alpha: T,
+        x: &[T],
+        b: &[T],
+        c: &mut [T],
+    ) {
+        let (x, b, c) = (&x[..k], &b[..n * k], &mut c[..n]);
+        let full = k / L * L;
+        // In lane order (a tree of halvings made LLVM split the accumulators into 2-lane
+        // vectors); 8 adds per row, against 4·k/L multiply-adds.
+        #[inline(always)]
+        fn sum<T: Scalar, const L: usize>(acc: [T; L]) -> T {
+            acc.iter().fold(T::zero(), |s, &v| s + v)
+        }
+        let mut rows4 = b.chunks_exact(4 * k);
+        let mut c4 = c.chunks_exact_mut(4);
+        for (rows, cq) in (&mut rows4).zip(&mut c4) {
+            let mut acc = [[T::zero(); L]; 4];
+            for p in (0..full).step_by(L) {
+                let xv: &[T; L] = x[p..][..L].try_into().unwrap();
+                for (r, acc_r) in acc.iter_mut().enumerate() {
+                    let v: &[T; L] = rows[r * k + p..][..L].try_into().unwrap();
+                    for l in 0..L {
+                        acc_r[l] = F::mul_add(xv[l], v[l], acc_r[l]);
+                    }
+                }
+            }
+            for (r, (acc_r, cr)) in acc.into_iter().zip(cq.iter_mut()).enumerate() {
+                let mut s = sum(acc_r);
+                for (&xp, &v) in x[full..].iter().zip(&rows[r * k + full..(r + 1) * k]) {
+                    s = F::mul_add(xp, v, s);
+                }
+                *cr = F::mul_add(alpha, s, *cr);
+            }
+        }
+        for (row, cr) in rows4.remainder().chunks_exact(k).zip(c4.into_remainder()) {
+            let mut acc = [T::zero(); L];
+            for p in (0..full).step_by(L) {
+                for l in 0..L {
+                    acc[l] = F::mul_add(x[p + l], row[p + l], acc[l]);
+                }
+            }
+            let mut s = sum(acc);
+            for (&xp, &v) in x[full..].iter().zip(&row[full..]) {
+                s = F::mul_add(xp, v, s);
+            }
+            *cr = F::mul_add(alpha, s, *cr);
         }
     }
 
@@ -359,7 +524,8 @@ pub mod paths {
 
     /// The blocked kernel: packs a into zero-padded row panels of MR (k groups of MR), then
     /// for each column panel of b (width NR; the last one narrowed to NR2 or NR4 when that
-    /// suffices) packs it and runs [`column_panel`].
+    /// suffices) packs it and runs [`column_panel`]. Vector problems (m, n or k = 1) go to
+    /// [`gemv_rows`], [`gemv_dots`] and [`rank_one`] with vectors of `L` lanes instead.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     fn blocked<
@@ -369,6 +535,7 @@ pub mod paths {
         const NR: usize,
         const NR2: usize,
         const NR4: usize,
+        const L: usize,
     >(
         op: Op,
         m: usize,
@@ -389,17 +556,19 @@ pub mod paths {
         // and cᵀ = bᵀ·aᵀ is an m = 1 problem, which the simple loop does as axpys over the
         // contiguous n (nn, tn) or as dot products over the contiguous k (nt).
         if n == 1 {
-            let op = match op {
-                Op::Nn | Op::Nt => Op::Nt, // bᵀ [1×k] · (a [m×k])ᵀ
-                Op::Tn => Op::Nn,          // bᵀ [1×k] · a [k×m]
+            return match op {
+                Op::Nn | Op::Nt => gemv_dots::<T, F, L>(m, k, alpha, b, a, c), // c_i = a_i· · b
+                Op::Tn => gemv_rows::<T, F, L>(m, k, alpha, b, a, c),          // c_i = Σ_p b_p a_pi
             };
-            return generic_inline(op, 1, m, k, alpha, b, a, c);
         }
         if m == 1 {
-            return generic_inline(op, m, n, k, alpha, a, b, c);
+            return match op {
+                Op::Nn | Op::Tn => gemv_rows::<T, F, L>(n, k, alpha, a, b, c), // Σ_p a_p b_p·
+                Op::Nt => gemv_dots::<T, F, L>(n, k, alpha, a, b, c),          // c_j = a · b_j·
+            };
         }
         if k == 1 {
-            return rank_one(m, n, alpha, a, b, c);
+            return rank_one::<T, F, L>(m, n, alpha, a, b, c);
         }
         let (a, b, c) = (&a[..m * k], &b[..k * n], &mut c[..m * n]);
         let panels = m.div_ceil(MR);
@@ -467,6 +636,7 @@ pub mod paths {
     // Tile shapes. Baseline (x86_64: SSE2, 16 × 128-bit registers): 4 × 2 vectors, 8
     // accumulator registers. AVX2 (16 × 256-bit registers): 6 × 2 vectors, 12 accumulators
     // plus two for the row of b and one broadcast of a. Measured with benches/gemm.rs.
+    // Vector problems use the register's lane count (L: 4 / 2 baseline, 8 / 4 AVX2).
 
     /// The blocked `f32` kernel without target features (all CPUs).
     #[allow(clippy::too_many_arguments)]
@@ -480,7 +650,7 @@ pub mod paths {
         b: &[f32],
         c: &mut [f32],
     ) {
-        with_pack_f32(|p| blocked::<f32, Separate, 4, 8, 4, 2>(op, m, n, k, alpha, a, b, c, p))
+        with_pack_f32(|p| blocked::<f32, Separate, 4, 8, 4, 2, 4>(op, m, n, k, alpha, a, b, c, p))
     }
 
     /// The blocked `f64` kernel without target features (all CPUs).
@@ -495,7 +665,7 @@ pub mod paths {
         b: &[f64],
         c: &mut [f64],
     ) {
-        with_pack_f64(|p| blocked::<f64, Separate, 4, 4, 2, 1>(op, m, n, k, alpha, a, b, c, p))
+        with_pack_f64(|p| blocked::<f64, Separate, 4, 4, 2, 1, 2>(op, m, n, k, alpha, a, b, c, p))
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -511,7 +681,7 @@ pub mod paths {
         b: &[f32],
         c: &mut [f32],
     ) {
-        with_pack_f32(|p| blocked::<f32, Fused, 6, 16, 8, 4>(op, m, n, k, alpha, a, b, c, p))
+        with_pack_f32(|p| blocked::<f32, Fused, 6, 16, 8, 4, 8>(op, m, n, k, alpha, a, b, c, p))
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -527,7 +697,7 @@ pub mod paths {
         b: &[f64],
         c: &mut [f64],
     ) {
-        with_pack_f64(|p| blocked::<f64, Fused, 6, 8, 4, 2>(op, m, n, k, alpha, a, b, c, p))
+        with_pack_f64(|p| blocked::<f64, Fused, 6, 8, 4, 2, 4>(op, m, n, k, alpha, a, b, c, p))
     }
 
     /// True when this CPU can run the AVX2 + FMA build (detection is cached by std).
@@ -754,6 +924,63 @@ mod tests {
         check_against_naive::<f32>(dispatched, eps, "dispatched f32");
         check_against_naive::<f32>(paths::baseline_f32, eps, "baseline f32");
         check_against_naive::<f32>(paths::generic, eps, "generic f32");
+    }
+
+    /// The vector paths (m, n or k = 1) read whole vectors past a block's last column, into
+    /// the next row of b: an infinity in one entry of a or b must make exactly the entries
+    /// of c non-finite that the naive loop makes non-finite, and no others. (Checked to fail
+    /// when a dropped lane is mixed into a kept one.)
+    #[test]
+    fn vector_paths_keep_a_non_finite_entry_in_its_own_outputs() {
+        fn one<T: Scalar>(kernel: Kernel<T>, what: &str) {
+            let shapes = [
+                (1, 53, 53),
+                (53, 1, 53),
+                (1, 5, 17),
+                (17, 1, 5),
+                (53, 53, 1),
+            ];
+            for op in [Op::Nn, Op::Tn, Op::Nt] {
+                for &(m, n, k) in &shapes {
+                    for in_a in [false, true] {
+                        let len = if in_a { m * k } else { k * n };
+                        // Every entry of the first two rows (whichever of n, k is the row
+                        // length), so that each lane reading on into a next row meets the
+                        // infinity once, then two more.
+                        let first_rows = (2 * n.max(k) + 3).min(len);
+                        let positions = (0..first_rows).chain([len / 2, len - 1]);
+                        for at in positions {
+                            let mut a = data(m * k, 0.1);
+                            let mut b = data(k * n, 1.3);
+                            if in_a {
+                                a[at] = f64::INFINITY
+                            } else {
+                                b[at] = f64::INFINITY
+                            }
+                            let c0 = data(m * n, 2.9);
+                            let (want, _) = reference(op, m, n, k, 1.0, &a, &b, &c0);
+                            let to_t = |v: &[f64]| -> Vec<T> {
+                                v.iter().map(|&x| T::from_f64(x)).collect()
+                            };
+                            let mut c = to_t(&c0);
+                            kernel(op, m, n, k, T::one(), &to_t(&a), &to_t(&b), &mut c);
+                            for e in 0..m * n {
+                                assert_eq!(
+                                    c[e].is_finite(),
+                                    want[e].is_finite(),
+                                    "{what} {op:?} m={m} n={n} k={k} inf in {} at {at}: entry {e}",
+                                    if in_a { "a" } else { "b" }
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        one::<f32>(dispatched, "dispatched f32");
+        one::<f64>(dispatched, "dispatched f64");
+        one::<f32>(paths::baseline_f32, "baseline f32");
+        one::<f64>(paths::baseline_f64, "baseline f64");
     }
 
     #[test]
