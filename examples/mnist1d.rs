@@ -22,7 +22,9 @@
 //!   72/dt points) and feeds one value per step: the default here (`--length 360 --hold 1`).
 //!   THEORY.md §8 instead holds each of the 40 values for 9 steps (`--length 40 --hold 9`);
 //!   with that input the local update of the input weights points away from the gradient
-//!   (RESULTS.md, "held input").
+//!   (RESULTS.md, "held input"). The generator repeats the `mnist1d` package's random
+//!   stream and arithmetic, so `--data-seed 42` (the default) is the published code's
+//!   dataset, bit for bit (`vle::data::mnist1d`).
 //! - target: the one-hot label, held over the whole sequence; the loss applies at every step
 //!   (the published code computes ℓ and updates at every step from the first one).
 //! - local rule: Adam (β = 0.9, 0.999, ε = 1e-8) with learning rate 5e-3·dt, one update per
@@ -161,9 +163,10 @@ struct Args {
     /// Test labels as .npy.
     #[arg(long, requires = "x_test")]
     y_test: Option<PathBuf>,
-    /// Seed of the generated MNIST-1D dataset.
+    /// Seed of the generated MNIST-1D dataset (NumPy's seed: 0 to 2^32 - 1; 42 gives the
+    /// `mnist1d` package's dataset, the published experiments' data).
     #[arg(long, default_value_t = 42)]
-    data_seed: u64,
+    data_seed: u32,
     /// Length of the generated sequences: 360 points, one per step, as the published code;
     /// `--length 40 --hold 9` is THEORY.md's held input.
     #[arg(long, default_value_t = 360)]

@@ -2,6 +2,7 @@
 //! own data from `.npy`/`.npz` files ([`Dataset::from_npz`], [`Dataset::from_npy`]).
 
 pub mod mnist1d;
+pub mod numpy;
 
 use std::path::Path;
 
