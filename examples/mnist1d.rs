@@ -1028,10 +1028,16 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
             lr,
             seconds: started.elapsed().as_secs_f64(),
         };
+        // The exact rule has no online predictions: no training accuracy to print.
+        let train_acc = if rec.train_acc.is_nan() {
+            "     —  ".to_string()
+        } else {
+            format!("{:>6.2} %", rec.train_acc)
+        };
         println!(
-            "  {name} seed {seed} epoch {epoch:>3}: train loss {:.4}, train acc {:>6.2} %, \
+            "  {name} seed {seed} epoch {epoch:>3}: train loss {:.4}, train acc {train_acc}, \
              test loss {:.4}, test acc {:>6.2} %, lr {:.2e}, {:.1} s",
-            rec.train_loss, rec.train_acc, rec.test_loss, rec.test_acc, rec.lr, rec.seconds
+            rec.train_loss, rec.test_loss, rec.test_acc, rec.lr, rec.seconds
         );
         records.push(rec);
         // After every epoch, atomically: the curve, then parameters and optimizer (vle's
