@@ -367,11 +367,22 @@ pub mod paths {
     ) {
         let (x, b, c) = (&x[..k], &b[..n * k], &mut c[..n]);
         let full = k / L * L;
-        // In lane order (a tree of halvings made LLVM split the accumulators into 2-lane
-        // vectors); 8 adds per row, against 4·k/L multiply-adds.
+        // c_r += alpha · (the lanes of acc summed in lane order, then the row's last k mod L
+        // products). Lane order: a tree of halvings made LLVM split the accumulators into
+        // 2-lane vectors; L adds per row, against k multiply-adds.
         #[inline(always)]
-        fn sum<T: Scalar, const L: usize>(acc: [T; L]) -> T {
-            acc.iter().fold(T::zero(), |s, &v| s + v)
+        fn finish<T: Scalar, F: MulAdd<T>, const L: usize>(
+            acc: [T; L],
+            x_tail: &[T],
+            row_tail: &[T],
+            alpha: T,
+            c_r: &mut T,
+        ) {
+            let mut s = acc.iter().fold(T::zero(), |s, &v| s + v);
+            for (&xp, &v) in x_tail.iter().zip(row_tail) {
+                s = F::mul_add(xp, v, s);
+            }
+            *c_r = F::mul_add(alpha, s, *c_r);
         }
         let mut rows4 = b.chunks_exact(4 * k);
         let mut c4 = c.chunks_exact_mut(4);
@@ -387,11 +398,8 @@ pub mod paths {
                 }
             }
             for (r, (acc_r, cr)) in acc.into_iter().zip(cq.iter_mut()).enumerate() {
-                let mut s = sum(acc_r);
-                for (&xp, &v) in x[full..].iter().zip(&rows[r * k + full..(r + 1) * k]) {
-                    s = F::mul_add(xp, v, s);
-                }
-                *cr = F::mul_add(alpha, s, *cr);
+                let row_tail = &rows[r * k + full..(r + 1) * k];
+                finish::<T, F, L>(acc_r, &x[full..], row_tail, alpha, cr);
             }
         }
         for (row, cr) in rows4.remainder().chunks_exact(k).zip(c4.into_remainder()) {
@@ -401,11 +409,7 @@ pub mod paths {
                     acc[l] = F::mul_add(x[p + l], row[p + l], acc[l]);
                 }
             }
-            let mut s = sum(acc);
-            for (&xp, &v) in x[full..].iter().zip(&row[full..]) {
-                s = F::mul_add(xp, v, s);
-            }
-            *cr = F::mul_add(alpha, s, *cr);
+            finish::<T, F, L>(acc, &x[full..], &row[full..], alpha, cr);
         }
     }
 

@@ -143,11 +143,15 @@ impl Mnist1dConfig {
 
     /// Checks every setting; errors name the field and the valid range.
     pub fn validate(&self) -> Result<()> {
-        if self.num_samples == 0 || !self.num_samples.is_multiple_of(CLASSES) {
+        if self.num_samples == 0
+            || !self.num_samples.is_multiple_of(CLASSES)
+            || self.num_samples as u64 > 1 << 32
+        {
             return Err(invalid(
                 "num_samples",
                 self.num_samples as f64,
-                "a positive multiple of 10 (the same number of samples per class)",
+                "a positive multiple of 10 (the same number of samples per class), at most \
+                 2^32 (NumPy's shuffle draws 32-bit words)",
             ));
         }
         let n_train = self.n_train();

@@ -193,9 +193,9 @@ pub fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
     y
 }
 
-/// `numpy.interp(x, xp, fp)` for increasing `xp` and `x` inside `[xp[0], xp[last]]`: the
-/// segment j with xp\[j\] ≤ x < xp\[j+1\], fp\[j\] + slope·(x − xp\[j\]) with the slope of the
-/// segment (exactly fp\[j\] where x hits a grid point).
+/// `numpy.interp(x, xp, fp)` for increasing `xp`: the segment j with xp\[j\] ≤ x < xp\[j+1\],
+/// fp\[j\] + slope·(x − xp\[j\]) with the slope of the segment (exactly fp\[j\] where x hits a
+/// grid point); outside `[xp[0], xp[last]]` the end values, as NumPy's defaults.
 pub fn interp(x: &[f64], xp: &[f64], fp: &[f64]) -> Vec<f64> {
     let n = xp.len();
     assert!(
