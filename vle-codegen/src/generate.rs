@@ -321,10 +321,136 @@ fn bind_rows(
     quote!(#(#out)*)
 }
 
+/// Whether `tokens` contain the identifier `id` anywhere.
+fn mentions(tokens: &TokenStream, id: &str) -> bool {
+    tokens.clone().into_iter().any(|t| match t {
+        proc_macro2::TokenTree::Ident(i) => i == id,
+        proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), id),
+        _ => false,
+    })
+}
+
+/// The per-neuron loops of one batch kernel, emitted as nested functions (one call per
+/// sample and layer). Layers whose loops are token for token the same (same neuron,
+/// activation and size) share one function, so a deep stack of equal layers compiles its
+/// neuron arithmetic once: the compile cost of a model grows with its distinct layers, not
+/// with its depth.
+#[derive(Default)]
+struct Neurons {
+    fns: Vec<NeuronFn>,
+}
+
+struct NeuronFn {
+    /// The signature and body as text: equal keys are one function.
+    key: String,
+    name: Ident,
+    what: &'static str,
+    layers: Vec<String>,
+    item: TokenStream,
+}
+
+impl Neurons {
+    /// A call of the function that runs `body` (a loop over the `n` neurons of layer `layer`).
+    /// `rows` are the row slices in scope (name, written?), `scalars` the `T` values: those
+    /// `body` mentions become the parameters, rows re-sliced to exactly `n` entries inside so
+    /// that the loop has no bounds checks; the call passes the caller's bindings of the same
+    /// names.
+    fn call(
+        &mut self,
+        what: &'static str,
+        layer: &str,
+        n: usize,
+        rows: &[(Ident, bool)],
+        scalars: &[&str],
+        body: TokenStream,
+    ) -> TokenStream {
+        let nl = lit(n);
+        let rows: Vec<&(Ident, bool)> = rows
+            .iter()
+            .filter(|(id, _)| mentions(&body, &id.to_string()))
+            .collect();
+        let scalars: Vec<Ident> = scalars
+            .iter()
+            .filter(|s| mentions(&body, s))
+            .map(|s| Ident::new(s, Span::call_site()))
+            .collect();
+        let decl = rows
+            .iter()
+            .map(|(id, w)| {
+                if *w {
+                    quote!(#id: &mut [T])
+                } else {
+                    quote!(#id: &[T])
+                }
+            })
+            .chain(scalars.iter().map(|id| quote!(#id: T)));
+        let reslice = rows.iter().map(|(id, w)| {
+            if *w {
+                quote!(let #id = &mut #id[..#nl];)
+            } else {
+                quote!(let #id = &#id[..#nl];)
+            }
+        });
+        let item = quote! {
+            <T: ::vle::Scalar>(#(#decl),*) {
+                #(#reslice)*
+                #body
+            }
+        };
+        let key = format!("{what} {item}");
+        let name = match self.fns.iter_mut().find(|f| f.key == key) {
+            Some(f) => {
+                f.layers.push(layer.to_string());
+                f.name.clone()
+            }
+            None => {
+                let name = format_ident!("{}_{}", what, layer);
+                self.fns.push(NeuronFn {
+                    key,
+                    name: name.clone(),
+                    what,
+                    layers: vec![layer.to_string()],
+                    item,
+                });
+                name
+            }
+        };
+        let args = rows.iter().map(|(id, _)| id).chain(scalars.iter());
+        quote!(#name(#(#args),*);)
+    }
+
+    /// The functions called since the last `take`, each documented with its layers.
+    fn take(&mut self) -> TokenStream {
+        let items = self.fns.drain(..).map(|f| {
+            let what = match f.what {
+                "rates" => "Rates (and R'(p)) from the carried prospective values",
+                "euler" => "Euler step",
+                "adjoint" => "Reverse mode of the Euler step",
+                "adjoint_rates" => "Reverse mode of the rates",
+                _ => "Error neuron, local updates and nudged Euler step",
+            };
+            let doc = format!(
+                " {what} of one sample's neurons in layer{} `{}`.",
+                if f.layers.len() > 1 { "s" } else { "" },
+                f.layers.join("`, `")
+            );
+            let (name, item) = (f.name, f.item);
+            quote! {
+                #[doc = #doc]
+                #[inline(never)]
+                fn #name #item
+            }
+        });
+        quote!(#(#items)*)
+    }
+}
+
 /// Generates everything for a checked network.
 pub struct Generator<'n> {
     net: &'n mut Net,
     layout: Layout,
+    /// The per-neuron loops of the batch kernel being generated.
+    neurons: Neurons,
 }
 
 /// What a variable of a neuron expression is read from.
@@ -373,7 +499,11 @@ impl<'n> Generator<'n> {
     /// A generator for `net`, with its [`Layout`] computed.
     pub fn new(net: &'n mut Net) -> Self {
         let layout = Layout::new(net);
-        Generator { net, layout }
+        Generator {
+            net,
+            layout,
+            neurons: Neurons::default(),
+        }
     }
 
     fn c(&self, id: &Ident) -> TokenStream {
@@ -1313,7 +1443,7 @@ impl<'n> Generator<'n> {
         let l = &mut self.net.layers[li];
         let n = lit(l.size);
         let (rid, did) = (rate_ident(l), rate_dp_ident(l));
-        let (rrow, drow) = (row_ident(&rid.to_string()), row_ident(&did.to_string()));
+        let (rrow, drow) = (row_ident("rate_r"), row_ident("rate_dp"));
         let re: RateExprs = l.sym.rate_exprs();
         let mut outputs = vec![("r", re.r)];
         if with_dp {
@@ -1330,6 +1460,19 @@ impl<'n> Generator<'n> {
         } else {
             (quote!(), quote!())
         };
+        let body = quote! {
+            for i in 0..#n {
+                #stmts
+                #rrow[i] = #r;
+                #dp
+            }
+        };
+        let mut rows = self.neuron_rows(li, "", false);
+        rows.push((rrow.clone(), true));
+        rows.push((drow.clone(), true));
+        let name = self.net.layers[li].name.to_string();
+        let size = self.net.layers[li].size;
+        let call = self.neurons.call("rates", &name, size, &rows, &[], body);
         quote! {
             {
                 #prows
@@ -1338,15 +1481,28 @@ impl<'n> Generator<'n> {
                     #srows
                     let #rrow = &mut #rid[b * #n..(b + 1) * #n];
                     #dp_row
-                    for i in 0..#n {
-                        #stmts
-                        #rrow[i] = #r;
-                        #dp
-                    }
+                    #call
                     #extra
                 }
             }
         }
+    }
+
+    /// Layer `li`'s state rows (`row_<prefix><state>`, `row_<prefix>p`; `written` says whether
+    /// the loop writes them) and neuron-parameter rows (read), for [`Neurons::call`].
+    fn neuron_rows(&self, li: usize, prefix: &str, written: bool) -> Vec<(Ident, bool)> {
+        let l = &self.net.layers[li];
+        let mut rows: Vec<(Ident, bool)> = l
+            .sym
+            .states
+            .iter()
+            .chain(std::iter::once(&"p".to_string()))
+            .map(|s| (row_ident(&format!("{prefix}{s}")), written))
+            .collect();
+        if prefix.is_empty() {
+            rows.extend(l.sym.params.iter().map(|k| (row_ident(k), false)));
+        }
+        rows
     }
 
     /// The synaptic input of layer `li` for the whole batch into `rate_in_<layer>`: the bias,
@@ -1401,7 +1557,7 @@ impl<'n> Generator<'n> {
             let srows = self.state_rows(li, quote!(states), quote!(bs), "", (true, true), true);
             let l = &mut self.net.layers[li];
             let in_id = format_ident!("rate_in_{}", l.name);
-            let in_row = row_ident(&in_id.to_string());
+            let in_row = row_ident("rate_in");
             let fwd: EulerExprs = l.sym.euler();
             let n = lit(l.size);
             let names: Vec<String> = l.sym.states.iter().map(|s| format!("next_{s}")).collect();
@@ -1419,26 +1575,41 @@ impl<'n> Generator<'n> {
             }
             let pv = &vals[l.sym.states.len()];
             let comment = format!(" layer `{}` ({})", l.name, l.sym.neuron);
+            let in_off = lit(self.layout.err_off[li]);
+            let (name, size) = (l.name.to_string(), l.size);
+            let body = quote! {
+                for i in 0..#n {
+                    let input = #in_row[i];
+                    #stmts
+                    #(#writes)*
+                    row_p[i] = #pv;
+                }
+            };
+            let mut rows = self.neuron_rows(li, "", true);
+            rows.push((in_row.clone(), false));
+            let call = self
+                .neurons
+                .call("euler", &name, size, &rows, &["dt"], body);
             layers.push(quote! {
                 #[doc = #comment]
                 {
                     #syn
+                    if !inputs.is_empty() {
+                        inputs[nb * #in_off..nb * (#in_off + #n)].copy_from_slice(&#in_id[..]);
+                    }
                     #prows
                     for b in 0..nb {
                         let bs = b * #n_state;
                         #srows
                         let #in_row = &#in_id[b * #n..(b + 1) * #n];
-                        for i in 0..#n {
-                            let input = #in_row[i];
-                            #stmts
-                            #(#writes)*
-                            row_p[i] = #pv;
-                        }
+                        #call
                     }
                 }
             });
         }
+        let neurons = self.neurons.take();
         quote! {
+            #neurons
             #split
             #(#rates)*
             #(#layers)*
@@ -1464,6 +1635,20 @@ impl<'n> Generator<'n> {
             let a = adj_r_ident(&self.net.layers[li]);
             rates.push(quote!(#a.fill(T::zero());));
         }
+        // Deferred weight gradients: the presynaptic rates of this step into their slot.
+        let mut rate_terms = Vec::new();
+        for (src, off, n) in self.rate_term_blocks() {
+            let (off, n) = (lit(off), lit(n));
+            rate_terms.push(quote! {
+                terms[tb * #off + slot * nb * #n..tb * #off + (slot + 1) * nb * #n].copy_from_slice(&#src[..]);
+            });
+        }
+        rates.push(quote! {
+            let tb = slots * nb;
+            if slots > 0 {
+                #(#rate_terms)*
+            }
+        });
         let mut layers = Vec::new();
         for li in 0..self.net.layers.len() {
             let mut sources = self.batch_sources(li);
@@ -1495,7 +1680,7 @@ impl<'n> Generator<'n> {
             let l = &mut self.net.layers[li];
             let in_id = format_ident!("rate_in_{}", l.name);
             let ain = format_ident!("rate_ain_{}", l.name);
-            let (in_row, ain_row) = (row_ident(&in_id.to_string()), row_ident(&ain.to_string()));
+            let (in_row, ain_row) = (row_ident("rate_in"), row_ident("rate_ain"));
             let fwd = l.sym.euler();
             let adj: EulerAdjointExprs = l.sym.euler_adjoint(&fwd);
             for s in l.sym.states.iter().chain(std::iter::once(&"p".to_string())) {
@@ -1545,11 +1730,12 @@ impl<'n> Generator<'n> {
                 None => quote!(),
             };
             let mut products = Vec::new();
+            let mut wgrads = Vec::new();
             for (si, w) in w_entries.iter().enumerate() {
                 let src = &l.sources[si];
                 let nsrc = lit(src.size);
                 let r = &src_rates[si];
-                products.push(quote! {
+                wgrads.push(quote! {
                     ::vle::kernels::gemm_tn(#n, #nsrc, nb, T::one(), &#ain[..], &#r[..], &mut grad[#w..#w + #n * #nsrc]);
                 });
                 if src.kind != SourceKind::Input {
@@ -1559,11 +1745,38 @@ impl<'n> Generator<'n> {
                     });
                 }
             }
+            let a_off = lit(self.layout.err_off[li]);
             let comment = format!(" layer `{}`: reverse mode of its Euler step", l.name);
+            let body = quote! {
+                for i in 0..#n {
+                    let input = #in_row[i];
+                    #stmts
+                    #(#writes)*
+                }
+            };
+            let (name, size) = (l.name.to_string(), l.size);
+            let params = l.sym.params.clone();
+            let mut rows = self.neuron_rows(li, "", false);
+            rows.extend(self.neuron_rows(li, "adj_next_", false));
+            rows.extend(self.neuron_rows(li, "adj_prev_", true));
+            rows.push((in_row.clone(), false));
+            rows.push((ain_row.clone(), true));
+            rows.extend(
+                params
+                    .iter()
+                    .map(|k| (row_ident(&format!("grad_{k}")), true)),
+            );
+            let call = self
+                .neurons
+                .call("adjoint", &name, size, &rows, &["dt"], body);
             layers.push(quote! {
                 #[doc = #comment]
                 {
-                    #syn
+                    if inputs.is_empty() {
+                        #syn
+                    } else {
+                        #in_id.copy_from_slice(&inputs[nb * #a_off..nb * (#a_off + #n)]);
+                    }
                     {
                         #prows
                         #grows
@@ -1574,14 +1787,15 @@ impl<'n> Generator<'n> {
                             #prev_rows
                             let #in_row = &#in_id[b * #n..(b + 1) * #n];
                             let #ain_row = &mut #ain[b * #n..(b + 1) * #n];
-                            for i in 0..#n {
-                                let input = #in_row[i];
-                                #stmts
-                                #(#writes)*
-                            }
+                            #call
                         }
                     }
                     #bias_grad
+                    if slots == 0 {
+                        #(#wgrads)*
+                    } else {
+                        terms[tb * #a_off + slot * nb * #n..tb * #a_off + (slot + 1) * nb * #n].copy_from_slice(&#ain[..]);
+                    }
                     #(#products)*
                 }
             });
@@ -1617,13 +1831,34 @@ impl<'n> Generator<'n> {
                 .collect();
             let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
             let (a, d) = (adj_r_ident(l), rate_dp_ident(l));
-            let (arow, drow) = (row_ident(&a.to_string()), row_ident(&d.to_string()));
+            let (arow, drow) = (row_ident("adj_rate"), row_ident("rate_dp"));
             let n = lit(l.size);
             let n_state = lit(self.layout.n_state);
             let sums = used.iter().zip(&vals).map(|(&k, v)| {
                 let row = row_ident(&format!("grad_{}", l.sym.params[k]));
                 quote!(#row[i] += #arow[i] * #v;)
             });
+            let body = quote! {
+                for i in 0..#n {
+                    #stmts
+                    row_adj_prev_p[i] = #arow[i] * #drow[i];
+                    #(#sums)*
+                }
+            };
+            let (name, size) = (l.name.to_string(), l.size);
+            let params = l.sym.params.clone();
+            let mut rows = self.neuron_rows(li, "", false);
+            rows.extend(self.neuron_rows(li, "adj_prev_", true));
+            rows.push((arow.clone(), false));
+            rows.push((drow.clone(), false));
+            rows.extend(
+                params
+                    .iter()
+                    .map(|k| (row_ident(&format!("grad_{k}")), true)),
+            );
+            let call = self
+                .neurons
+                .call("adjoint_rates", &name, size, &rows, &["dt"], body);
             chain.push(quote! {
                 {
                     #prows
@@ -1634,20 +1869,63 @@ impl<'n> Generator<'n> {
                         #prev_p
                         let #arow = &#a[b * #n..(b + 1) * #n];
                         let #drow = &#d[b * #n..(b + 1) * #n];
-                        for i in 0..#n {
-                            #stmts
-                            row_adj_prev_p[i] = #arow[i] * #drow[i];
-                            #(#sums)*
-                        }
+                        #call
                     }
                 }
             });
         }
+        let neurons = self.neurons.take();
         quote! {
+            #neurons
             #split
             #(#rates)*
             #(#layers)*
             #(#chain)*
+        }
+    }
+
+    /// Blocks of the deferred weight-gradient terms (see `Network::WEIGHT_TERMS`) holding
+    /// presynaptic rates: (the `[sample][neuron]` rates, offset per slot-sample, size). Per
+    /// sample and step the terms are every layer's adjoint input `a` (at `err_off`), then the
+    /// input, then every layer's rates.
+    fn rate_term_blocks(&self) -> Vec<(Ident, usize, usize)> {
+        let (nn, n_in) = (self.layout.n_neurons, self.net.input_size);
+        let mut v = vec![(format_ident!("rate_x"), nn, n_in)];
+        for (li, l) in self.net.layers.iter().enumerate() {
+            v.push((rate_ident(l), nn + n_in + self.layout.err_off[li], l.size));
+        }
+        v
+    }
+
+    /// `Network::WEIGHT_TERMS`.
+    fn weight_terms(&self) -> usize {
+        2 * self.layout.n_neurons + self.net.input_size
+    }
+
+    /// `Network::weight_grad_from_terms`: per projection, one product over the `filled`
+    /// slots' samples.
+    fn weight_grad_from_terms(&self) -> TokenStream {
+        let (nn, n_in) = (self.layout.n_neurons, self.net.input_size);
+        let mut products = Vec::new();
+        for (li, l) in self.net.layers.iter().enumerate() {
+            let n = lit(l.size);
+            let a_off = lit(self.layout.err_off[li]);
+            for (si, src) in l.sources.iter().enumerate() {
+                let w = self.c(&self.layout.weight(li, si).konst);
+                let nsrc = lit(src.size);
+                let r_off = lit(match src.kind {
+                    SourceKind::Input => nn,
+                    SourceKind::Layer(j) => nn + n_in + self.layout.err_off[j],
+                    SourceKind::Recurrent => nn + n_in + self.layout.err_off[li],
+                });
+                products.push(quote! {
+                    ::vle::kernels::gemm_tn(#n, #nsrc, k, T::one(), &terms[tb * #a_off..], &terms[tb * #r_off..], &mut grad[#w..#w + #n * #nsrc]);
+                });
+            }
+        }
+        quote! {
+            let (tb, k) = (slots * batch, filled * batch);
+            #(#products)*
         }
     }
 
@@ -1745,8 +2023,8 @@ impl<'n> Generator<'n> {
             let in_id = format_ident!("rate_in_{}", l.name);
             let eid = format_ident!("rate_eps_{}", l.name);
             let (gid, did) = (g_r_ident(l), rate_dp_ident(l));
-            let (in_row, eps_row) = (row_ident(&in_id.to_string()), row_ident(&eid.to_string()));
-            let (g_row, dp_row) = (row_ident(&gid.to_string()), row_ident(&did.to_string()));
+            let (in_row, eps_row) = (row_ident("rate_in"), row_ident("rate_eps"));
+            let (g_row, dp_row) = (row_ident("g_r"), row_ident("rate_dp"));
             // Synaptic input of the whole batch: bias, then one product per projection.
             let mut syn = vec![match &bias {
                 Some(c) => quote! {
@@ -1777,7 +2055,7 @@ impl<'n> Generator<'n> {
             let mut rec_row = quote!();
             if recurrent {
                 let grec = g_rec_ident(l);
-                let row = row_ident(&grec.to_string());
+                let row = row_ident("g_r_rec");
                 sources.push(("g_r_rec".into(), quote!(#row[i])));
                 rec_row = quote!(let #row = &#grec[b * #n..(b + 1) * #n];);
             }
@@ -1855,6 +2133,44 @@ impl<'n> Generator<'n> {
                 " layer `{}`: synaptic input, error neuron, local updates, nudged forward step",
                 l.name
             );
+            let body = quote! {
+                for i in 0..#n {
+                    let input = #in_row[i];
+                    let eps_i = {
+                        #stmts
+                        #(#writes)*
+                        #eps
+                    };
+                    let input = input + gamma * eps_i;
+                    #f_stmts
+                    #(#f_writes)*
+                    row_p[i] = #pv;
+                }
+            };
+            let (name, size) = (l.name.to_string(), l.size);
+            let params = l.sym.params.clone();
+            let v_rows: Vec<(Ident, bool)> = l
+                .sym
+                .states
+                .iter()
+                .map(|st| (row_ident(&format!("v_{st}")), true))
+                .chain(std::iter::once((row_ident("eps_i"), true)))
+                .collect();
+            let mut rows = self.neuron_rows(li, "", true);
+            rows.extend(v_rows);
+            rows.push((in_row.clone(), false));
+            rows.push((eps_row.clone(), true));
+            rows.push((g_row.clone(), false));
+            rows.push((row_ident("g_r_rec"), false));
+            rows.push((dp_row.clone(), false));
+            rows.extend(
+                params
+                    .iter()
+                    .map(|k| (row_ident(&format!("grad_{k}")), true)),
+            );
+            let call = self
+                .neurons
+                .call("online", &name, size, &rows, &["dt", "gamma"], body);
             layers.push(quote! {
                 #[doc = #comment]
                 {
@@ -1871,18 +2187,7 @@ impl<'n> Generator<'n> {
                             let #g_row = &#gid[b * #n..(b + 1) * #n];
                             #rec_row
                             let #dp_row = &#did[b * #n..(b + 1) * #n];
-                            for i in 0..#n {
-                                let input = #in_row[i];
-                                let eps_i = {
-                                    #stmts
-                                    #(#writes)*
-                                    #eps
-                                };
-                                let input = input + gamma * eps_i;
-                                #f_stmts
-                                #(#f_writes)*
-                                row_p[i] = #pv;
-                            }
+                            #call
                         }
                     }
                     #bias_grad
@@ -1891,7 +2196,9 @@ impl<'n> Generator<'n> {
             });
         }
         let send = self.send_errors_batch(&with_local);
+        let neurons = self.neurons.take();
         quote! {
+            #neurons
             #split
             #(#rates)*
             #loss_block
@@ -2050,6 +2357,8 @@ impl<'n> Generator<'n> {
         let online_batch = self.online_step_batch();
         let euler_batch = self.euler_step_batch();
         let euler_adj_batch = self.euler_step_adjoint_batch();
+        let wgrad_terms = self.weight_grad_from_terms();
+        let weight_terms = lit(self.weight_terms());
         let batch_scratch = lit(self.batch_scratch_len());
         let (param_infos, layer_infos, consts) = self.infos();
         let (text, latex) = crate::text::derivation(self.net);
@@ -2098,6 +2407,8 @@ impl<'n> Generator<'n> {
                 const NEURONS: usize = #nn;
                 const CONTINUOUS: bool = #continuous;
                 const BATCH_SCRATCH: usize = #batch_scratch;
+                const WEIGHT_TERMS: usize = #weight_terms;
+                const SYNAPTIC_INPUTS: usize = #nn;
 
                 fn param_info() -> &'static [::vle::ParamInfo] {
                     const INFO: &[::vle::ParamInfo] = &[#param_infos];
@@ -2142,10 +2453,19 @@ impl<'n> Generator<'n> {
                     #online
                 }
                 fn euler_step_batch<T: ::vle::Scalar>(params: &[T], states: &mut [T], xs: &[T], dt: T, batch: usize, scratch: &mut [T]) {
+                    Self::euler_step_batch_recorded(params, states, xs, dt, batch, scratch, &mut []);
+                }
+                fn euler_step_batch_recorded<T: ::vle::Scalar>(params: &[T], states: &mut [T], xs: &[T], dt: T, batch: usize, scratch: &mut [T], inputs: &mut [T]) {
                     #euler_batch
                 }
                 fn euler_step_adjoint_batch<T: ::vle::Scalar>(params: &[T], states: &[T], xs: &[T], dt: T, adj_next: &[T], adj_prev: &mut [T], grad: &mut [T], batch: usize, scratch: &mut [T]) {
+                    Self::euler_step_adjoint_batch_deferred(params, states, xs, dt, (adj_next, adj_prev), grad, batch, scratch, &[], (&mut [], 0, 0));
+                }
+                fn euler_step_adjoint_batch_deferred<T: ::vle::Scalar>(params: &[T], states: &[T], xs: &[T], dt: T, (adj_next, adj_prev): (&[T], &mut [T]), grad: &mut [T], batch: usize, scratch: &mut [T], inputs: &[T], (terms, slot, slots): (&mut [T], usize, usize)) {
                     #euler_adj_batch
+                }
+                fn weight_grad_from_terms<T: ::vle::Scalar>(terms: &[T], filled: usize, slots: usize, batch: usize, grad: &mut [T]) {
+                    #wgrad_terms
                 }
                 fn online_step_batch<T: ::vle::Scalar>(params: &[T], states: &mut [T], locals: &mut [T], xs: &[T], ys: &[T], beta: T, gamma: T, dt: T, grad: &mut [T], batch: usize, scratch: &mut [T]) {
                     #online_batch

@@ -86,8 +86,20 @@ pub struct Bptt<N: Network, T: Scalar> {
     adj_prev: Vec<T>,
     x_step: Vec<T>,
     scratch: Vec<T>,
+    /// Deferred weight-gradient factors of up to `slots` reverse steps (see
+    /// [`Network::euler_step_adjoint_batch_deferred`]).
+    terms: Vec<T>,
+    /// Synaptic inputs of every step of the window (full tape only), read by the reverse
+    /// steps instead of recomputing the forward products.
+    inputs: Vec<T>,
     _n: PhantomData<N>,
 }
+
+/// Samples (steps × batch) whose weight-gradient factors the backward sweep collects before
+/// one matrix product adds them: with fewer per step than this, one rank-`batch` update per
+/// step would stream the whole gradient through the cache every step; at this size the
+/// factors of a slot stay in L2 (`WEIGHT_TERMS` ≈ 2 × neurons entries per sample).
+const DEFER_SAMPLES: usize = 128;
 
 impl<N: Network, T: Scalar> Default for Bptt<N, T> {
     fn default() -> Self {
@@ -128,6 +140,8 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
             adj_prev: vec![T::zero(); N::STATE],
             x_step: Vec::new(),
             scratch: Vec::new(),
+            terms: Vec::new(),
+            inputs: Vec::new(),
             _n: PhantomData,
         }
     }
@@ -205,16 +219,44 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
             }
         };
         self.tape.clear();
+        // With the full tape, the synaptic inputs go on a tape of their own (NEURONS entries
+        // per sample and step against STATE for the states): the reverse steps read them
+        // instead of recomputing one product per projection.
+        let si = if k == 1 { nb * N::SYNAPTIC_INPUTS } else { 0 };
+        self.inputs.resize(steps * si, T::zero());
         for n in 0..steps {
             if n % k == 0 {
                 self.tape.extend_from_slice(states);
             }
             gather(&mut self.x_step, n);
-            N::euler_step_batch(p, states, &self.x_step, dt, nb, &mut self.scratch);
+            let inputs = &mut self.inputs[n * si..(n + 1) * si];
+            N::euler_step_batch_recorded(
+                p,
+                states,
+                &self.x_step,
+                dt,
+                nb,
+                &mut self.scratch,
+                inputs,
+            );
             check_finite_states::<N, T>(states, N::STATE, Some(n), 0)?;
         }
         let scale = beta * dt;
         let mut sum = T::zero();
+        // Weight gradients of `slots` steps at a time as one product (none at large batches,
+        // where every step's update is already a product over the batch).
+        let slots = match N::WEIGHT_TERMS {
+            0 => 0,
+            _ => (DEFER_SAMPLES / nb).min(steps),
+        };
+        let slots = if slots > 1 { slots } else { 0 };
+        self.terms.resize(slots * nb * N::WEIGHT_TERMS, T::zero());
+        let mut defer = Defer {
+            terms: &mut self.terms,
+            filled: 0,
+            slots,
+            nb,
+        };
         self.adj.clear();
         self.adj.resize(s, T::zero());
         self.adj_prev.resize(s, T::zero());
@@ -229,14 +271,16 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
                 sum += reverse_step::<N, T>(
                     p,
                     (&self.tape[n * s..(n + 1) * s], next),
-                    &self.x_step,
+                    (&self.x_step, &self.inputs[n * si..(n + 1) * si]),
                     (ys, ny, n),
                     (dt, scale),
                     (&mut self.adj, &mut self.adj_prev),
                     grad,
                     &mut self.scratch,
+                    &mut defer,
                 );
             }
+            defer.flush::<N>(grad);
             return Ok(scale * sum);
         }
         let segments = steps.div_ceil(k);
@@ -267,21 +311,42 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
                         &self.segment[i * s..(i + 1) * s],
                         &self.segment[(i + 1) * s..(i + 2) * s],
                     ),
-                    &self.x_step,
+                    (&self.x_step, &[]),
                     (ys, ny, n),
                     (dt, scale),
                     (&mut self.adj, &mut self.adj_prev),
                     grad,
                     &mut self.scratch,
+                    &mut defer,
                 );
             }
         }
+        defer.flush::<N>(grad);
         Ok(scale * sum)
     }
 
     /// ∂L/∂state_0 of the last [`Bptt::gradient`] call.
     pub fn initial_state_adjoint(&self) -> &[T] {
         &self.adj
+    }
+}
+
+/// The deferred weight-gradient factors of the sweep: `filled` of `slots` slots used (no
+/// deferral when `slots` is 0).
+struct Defer<'a, T> {
+    terms: &'a mut [T],
+    filled: usize,
+    slots: usize,
+    nb: usize,
+}
+
+impl<T: Scalar> Defer<'_, T> {
+    /// Adds the products of the filled slots into `grad` and empties them.
+    fn flush<N: Network>(&mut self, grad: &mut [T]) {
+        if self.filled > 0 {
+            N::weight_grad_from_terms(self.terms, self.filled, self.slots, self.nb, grad);
+            self.filled = 0;
+        }
     }
 }
 
@@ -293,12 +358,13 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
 fn reverse_step<N: Network, T: Scalar>(
     p: &[T],
     (cur, next): (&[T], &[T]),
-    x_step: &[T],
+    (x_step, inputs): (&[T], &[T]),
     (ys, ny, n): (&[T], usize, usize),
     (dt, scale): (T, T),
     (adj, adj_prev): (&mut Vec<T>, &mut Vec<T>),
     grad: &mut [T],
     scratch: &mut [T],
+    defer: &mut Defer<'_, T>,
 ) -> T {
     let nb = cur.len() / N::STATE.max(1);
     let mut sum = T::zero();
@@ -314,7 +380,25 @@ fn reverse_step<N: Network, T: Scalar>(
     if cfg!(debug_assertions) {
         adj_prev.fill(T::from_f64(f64::NAN));
     }
-    N::euler_step_adjoint_batch(p, cur, x_step, dt, adj, adj_prev, grad, nb, scratch);
+    let terms = (&mut *defer.terms, defer.filled, defer.slots);
+    N::euler_step_adjoint_batch_deferred(
+        p,
+        cur,
+        x_step,
+        dt,
+        (adj, adj_prev),
+        grad,
+        nb,
+        scratch,
+        inputs,
+        terms,
+    );
+    if defer.slots > 0 {
+        defer.filled += 1;
+        if defer.filled == defer.slots {
+            defer.flush::<N>(grad);
+        }
+    }
     std::mem::swap(adj, adj_prev);
     sum
 }

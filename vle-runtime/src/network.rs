@@ -135,6 +135,13 @@ pub trait Network: 'static {
     /// Scratch entries per sample that the `*_batch` kernels need (0 for the default,
     /// per-sample implementations).
     const BATCH_SCRATCH: usize = 0;
+    /// Entries per sample and step of the weight-gradient factors that
+    /// [`Network::euler_step_adjoint_batch_deferred`] hands back (0: the network adds its
+    /// weight gradients itself, as the default implementations do).
+    const WEIGHT_TERMS: usize = 0;
+    /// Entries per sample of the synaptic inputs that [`Network::euler_step_batch_recorded`]
+    /// records (0: it records nothing, as the default implementation).
+    const SYNAPTIC_INPUTS: usize = 0;
 
     /// The parameter tensors, in the order of their offsets; together they cover the
     /// [`Network::PARAMS`] entries of the flat parameter vector.
@@ -275,6 +282,24 @@ pub trait Network: 'static {
         }
     }
 
+    /// [`Network::euler_step_batch`] that also writes every layer's synaptic input of the step
+    /// into `inputs` (`batch × SYNAPTIC_INPUTS` entries; nothing when it is empty), so that the
+    /// reverse step can read them instead of recomputing the products
+    /// ([`Network::euler_step_adjoint_batch_deferred`]).
+    #[allow(clippy::too_many_arguments)]
+    fn euler_step_batch_recorded<T: Scalar>(
+        p: &[T],
+        states: &mut [T],
+        xs: &[T],
+        dt: T,
+        batch: usize,
+        scratch: &mut [T],
+        inputs: &mut [T],
+    ) {
+        let _ = inputs;
+        Self::euler_step_batch(p, states, xs, dt, batch, scratch);
+    }
+
     /// [`Network::euler_step_adjoint`] for `batch` samples at once (layouts as in
     /// [`Network::euler_step_batch`]; `states` holds the states *before* the step, `adj_next`
     /// and `adj_prev` are `batch × STATE`): every entry of `adj_prev` is overwritten, the
@@ -304,6 +329,45 @@ pub trait Network: 'static {
                 grad,
             );
         }
+    }
+
+    /// [`Network::euler_step_adjoint_batch`] with the weight gradients left out: the factors
+    /// of this step's weight gradients (per projection, ∂L/∂W = Σ_b a_b r_bᵀ) go to slot
+    /// `slot` of `terms` (`slots × batch × WEIGHT_TERMS` entries, `slot < slots`) instead of a
+    /// product into `grad`; everything else is added into `grad` as before.
+    /// [`Network::weight_grad_from_terms`] then adds the products of many steps at once: one
+    /// matrix product over time instead of one rank-`batch` update per step. With `slots = 0`
+    /// (and for networks with `WEIGHT_TERMS = 0`) nothing is deferred. A non-empty `inputs`
+    /// holds the step's synaptic inputs as [`Network::euler_step_batch_recorded`] wrote them
+    /// (then they are read instead of recomputed).
+    #[allow(clippy::too_many_arguments)]
+    fn euler_step_adjoint_batch_deferred<T: Scalar>(
+        p: &[T],
+        states: &[T],
+        xs: &[T],
+        dt: T,
+        (adj_next, adj_prev): (&[T], &mut [T]),
+        grad: &mut [T],
+        batch: usize,
+        scratch: &mut [T],
+        inputs: &[T],
+        (terms, slot, slots): (&mut [T], usize, usize),
+    ) {
+        let _ = (inputs, terms, slot, slots);
+        Self::euler_step_adjoint_batch(p, states, xs, dt, adj_next, adj_prev, grad, batch, scratch);
+    }
+
+    /// Adds into `grad` the weight gradients whose factors
+    /// [`Network::euler_step_adjoint_batch_deferred`] wrote into the first `filled` slots of
+    /// `terms` (laid out for `slots` slots of `batch` samples).
+    fn weight_grad_from_terms<T: Scalar>(
+        terms: &[T],
+        filled: usize,
+        slots: usize,
+        batch: usize,
+        grad: &mut [T],
+    ) {
+        let _ = (terms, filled, slots, batch, grad);
     }
 
     /// [`Network::online_step`] for `batch` samples at once: `states` is `batch × STATE`,

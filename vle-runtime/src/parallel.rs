@@ -1,18 +1,21 @@
 //! Batches split over cores: the samples of a batch are independent except for the shared
 //! gradient, so each rayon task runs [`Network::online_step_batch`] on a contiguous chunk of
-//! samples into its own gradient buffer, and the buffers are summed afterwards.
+//! samples (the first into the caller's gradient, the others into their own buffers, summed
+//! into it afterwards).
 //!
 //! Buffers are allocated once in [`ParallelOnline::new`]; a step driven from inside the pool
 //! (a loop in `rayon::scope` or `ThreadPool::install`) allocates nothing on the heap
 //! (`tests/alloc.rs`). Driven from a thread outside the pool, each step is injected into the
-//! pool's global queue, which allocates (and frees) a small block every ~60 steps. The result is deterministic for a given number of chunks (the gradient sum runs in
+//! pool's global queue, which allocates (and frees) a small block every ~60 steps. The result
+//! is deterministic for a given number of chunks (the gradient sum runs in
 //! chunk order) and equals the single-threaded step up to the order of the batch sums.
 
 use rayon::prelude::*;
 
 use crate::{Network, Scalar};
 
-/// Work space of [`ParallelOnline::step`]: per chunk a gradient and a scratch buffer.
+/// Work space of [`ParallelOnline::step`]: per chunk a scratch buffer, per chunk after the
+/// first a gradient buffer.
 #[derive(Clone, Debug)]
 pub struct ParallelOnline<T> {
     batch: usize,
@@ -35,14 +38,14 @@ impl<T: Scalar> ParallelOnline<T> {
         Self {
             batch,
             chunk,
-            grads: vec![vec![T::zero(); N::PARAMS]; n],
+            grads: vec![vec![T::zero(); N::PARAMS]; n.saturating_sub(1)],
             scratch: vec![vec![T::zero(); chunk * N::BATCH_SCRATCH]; n],
         }
     }
 
     /// Number of chunks the batch is split into.
     pub fn chunks(&self) -> usize {
-        self.grads.len()
+        self.scratch.len()
     }
 
     /// [`Network::online_step_batch`] of the whole batch (the layouts of that method), the
@@ -64,20 +67,38 @@ impl<T: Scalar> ParallelOnline<T> {
         grad: &mut [T],
     ) {
         let (b, c) = (self.batch, self.chunk);
-        states[..b * N::STATE]
-            .par_chunks_mut(c * N::STATE)
-            .zip(locals[..b * N::LOCAL].par_chunks_mut((c * N::LOCAL).max(1)))
-            .zip(xs[..b * N::INPUT].par_chunks((c * N::INPUT).max(1)))
-            .zip(ys[..b * N::OUTPUT].par_chunks((c * N::OUTPUT).max(1)))
-            .zip(self.grads.par_iter_mut())
-            .zip(self.scratch.par_iter_mut())
-            .for_each(|(((((s, l), x), y), g), sc)| {
-                let nb = s.len() / N::STATE;
-                g.iter_mut().for_each(|v| *v = T::zero());
-                N::online_step_batch(p, s, l, x, y, beta, gamma, dt, g, nb, sc);
-            });
+        let Some((sc0, sc_rest)) = self.scratch.split_first_mut() else {
+            return;
+        };
+        // The first chunk adds into `grad` itself, the others into their own buffers, summed
+        // into `grad` afterwards in chunk order: one buffer fewer to zero and to sum on the
+        // stepping thread.
+        let c0 = c.min(b);
+        let (s0, s_rest) = states[..b * N::STATE].split_at_mut(c0 * N::STATE);
+        let (l0, l_rest) = locals[..b * N::LOCAL].split_at_mut(c0 * N::LOCAL);
+        let (x0, x_rest) = xs[..b * N::INPUT].split_at(c0 * N::INPUT);
+        let (y0, y_rest) = ys[..b * N::OUTPUT].split_at(c0 * N::OUTPUT);
+        let g_rest = &mut self.grads[..];
+        let grad = &mut grad[..N::PARAMS];
+        rayon::join(
+            || N::online_step_batch(p, s0, l0, x0, y0, beta, gamma, dt, grad, c0, sc0),
+            || {
+                s_rest
+                    .par_chunks_mut(c * N::STATE)
+                    .zip(l_rest.par_chunks_mut((c * N::LOCAL).max(1)))
+                    .zip(x_rest.par_chunks((c * N::INPUT).max(1)))
+                    .zip(y_rest.par_chunks((c * N::OUTPUT).max(1)))
+                    .zip(g_rest.par_iter_mut())
+                    .zip(sc_rest.par_iter_mut())
+                    .for_each(|(((((s, l), x), y), g), sc)| {
+                        let nb = s.len() / N::STATE;
+                        g.iter_mut().for_each(|v| *v = T::zero());
+                        N::online_step_batch(p, s, l, x, y, beta, gamma, dt, g, nb, sc);
+                    })
+            },
+        );
         for g in &self.grads {
-            crate::kernels::axpy(T::one(), g, &mut grad[..N::PARAMS]);
+            crate::kernels::axpy(T::one(), g, grad);
         }
     }
 }
