@@ -4,7 +4,7 @@
 //! `T: ::vle::Scalar`, and loops over neurons with compile-time bounds. Per-neuron arithmetic
 //! comes from the symbolic engine's [`Emitter`] (shared subexpressions as named `let`s).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use proc_macro2::{Ident, Literal, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -321,20 +321,30 @@ fn bind_rows(
     quote!(#(#out)*)
 }
 
-/// Whether `tokens` contain the identifier `id` anywhere.
-fn mentions(tokens: &TokenStream, id: &str) -> bool {
-    tokens.clone().into_iter().any(|t| match t {
-        proc_macro2::TokenTree::Ident(i) => i == id,
-        proc_macro2::TokenTree::Group(g) => mentions(&g.stream(), id),
-        _ => false,
-    })
+/// Every identifier in `tokens` (for the "does this code mention it" questions of
+/// [`Neurons`], asked many times of one loop).
+fn idents(tokens: &TokenStream) -> HashSet<String> {
+    fn walk(tokens: &TokenStream, out: &mut HashSet<String>) {
+        for t in tokens.clone() {
+            match t {
+                proc_macro2::TokenTree::Ident(i) => {
+                    out.insert(i.to_string());
+                }
+                proc_macro2::TokenTree::Group(g) => walk(&g.stream(), out),
+                _ => {}
+            }
+        }
+    }
+    let mut out = HashSet::new();
+    walk(tokens, &mut out);
+    out
 }
 
-/// The per-neuron loops of one batch kernel, emitted as nested functions (one call per
-/// sample and layer). Layers whose loops are token for token the same (same neuron,
-/// activation and size) share one function, so a deep stack of equal layers compiles its
-/// neuron arithmetic once: the compile cost of a model grows with its distinct layers, not
-/// with its depth.
+/// The per-neuron loops of one batch kernel, emitted as nested functions, one call per layer
+/// (the loop over the batch's samples inside, the layer's offsets as arguments). Layers whose
+/// loops are token for token the same (same neuron, activation and size) share one function,
+/// so a deep stack of equal layers compiles its neuron arithmetic once: the compile cost of a
+/// model grows with its distinct layers, not with its depth.
 #[derive(Default)]
 struct Neurons {
     fns: Vec<NeuronFn>,
@@ -349,51 +359,96 @@ struct NeuronFn {
     item: TokenStream,
 }
 
+/// A parameter of a nested neuron function: its name and type, and what the kernel passes.
+struct Arg {
+    id: Ident,
+    ty: TokenStream,
+    value: TokenStream,
+}
+
+fn arg(id: &str, ty: TokenStream, value: TokenStream) -> Arg {
+    Arg {
+        id: Ident::new(id, Span::call_site()),
+        ty,
+        value,
+    }
+}
+
+/// What a nested neuron function is given ([`Arg`]s) and the per-sample rows it binds from
+/// them (name, written?), which its innermost function takes as parameters.
+#[derive(Default)]
+struct Bound {
+    args: Vec<Arg>,
+    rows: Vec<(Ident, bool)>,
+}
+
+impl Bound {
+    fn push(&mut self, a: Arg) {
+        self.args.push(a);
+    }
+
+    fn row(&mut self, id: &Ident, written: bool) {
+        self.rows.push((id.clone(), written));
+    }
+}
+
+/// Binds `rows` (`row_<name>`, the argument holding its offset from `base`) of one sample's
+/// part of `slice`, each `n` long. Mutable rows are split off one another in the given order,
+/// which must be the order of their offsets (the layout's).
+fn bind_rows_at(
+    slice: &Ident,
+    base: &TokenStream,
+    rows: &[(Ident, Ident)],
+    n: usize,
+    mutable: bool,
+) -> TokenStream {
+    let nl = lit(n);
+    if !mutable {
+        let binds = rows
+            .iter()
+            .map(|(id, o)| quote!(let #id = &#slice[#base + #o..#base + #o + #nl];));
+        return quote!(#(#binds)*);
+    }
+    let Some((_, o0)) = rows.first() else {
+        return quote!();
+    };
+    let mut out = vec![quote!(let rest = &mut #slice[#base + #o0..];)];
+    let mut prev: Option<&Ident> = None;
+    for (id, o) in rows {
+        if let Some(po) = prev {
+            out.push(quote!(let (_, rest) = rest.split_at_mut(#o - #po - #nl);));
+        }
+        out.push(quote!(let (#id, rest) = rest.split_at_mut(#nl);));
+        prev = Some(o);
+    }
+    out.push(quote!(let _ = rest;));
+    quote!(#(#out)*)
+}
+
 impl Neurons {
-    /// A call of the function that runs `body` (a loop over the `n` neurons of layer `layer`).
-    /// `rows` are the row slices in scope (name, written?), `scalars` the `T` values: those
-    /// `body` mentions become the parameters, rows re-sliced to exactly `n` entries inside so
-    /// that the loop has no bounds checks; the call passes the caller's bindings of the same
-    /// names.
+    /// A call of the function that runs `body` (the loop over a batch's samples and the
+    /// neurons of layer `layer`), declared with those of `args` that `body` mentions; the
+    /// call passes their values.
     fn call(
         &mut self,
         what: &'static str,
         layer: &str,
-        n: usize,
-        rows: &[(Ident, bool)],
-        scalars: &[&str],
+        args: Vec<Arg>,
         body: TokenStream,
     ) -> TokenStream {
-        let nl = lit(n);
-        let rows: Vec<&(Ident, bool)> = rows
-            .iter()
-            .filter(|(id, _)| mentions(&body, &id.to_string()))
-            .collect();
-        let scalars: Vec<Ident> = scalars
-            .iter()
-            .filter(|s| mentions(&body, s))
-            .map(|s| Ident::new(s, Span::call_site()))
-            .collect();
-        let decl = rows
-            .iter()
-            .map(|(id, w)| {
-                if *w {
-                    quote!(#id: &mut [T])
-                } else {
-                    quote!(#id: &[T])
-                }
-            })
-            .chain(scalars.iter().map(|id| quote!(#id: T)));
-        let reslice = rows.iter().map(|(id, w)| {
-            if *w {
-                quote!(let #id = &mut #id[..#nl];)
-            } else {
-                quote!(let #id = &#id[..#nl];)
+        let ids = idents(&body);
+        let mut used: Vec<Arg> = Vec::new();
+        for a in args {
+            if ids.contains(&a.id.to_string()) && !used.iter().any(|u| u.id == a.id) {
+                used.push(a);
             }
+        }
+        let decl = used.iter().map(|a| {
+            let (id, ty) = (&a.id, &a.ty);
+            quote!(#id: #ty)
         });
         let item = quote! {
             <T: ::vle::Scalar>(#(#decl),*) {
-                #(#reslice)*
                 #body
             }
         };
@@ -415,8 +470,8 @@ impl Neurons {
                 name
             }
         };
-        let args = rows.iter().map(|(id, _)| id).chain(scalars.iter());
-        quote!(#name(#(#args),*);)
+        let values = used.iter().map(|a| &a.value);
+        quote!(#name(#(#values),*);)
     }
 
     /// The functions called since the last `take`, each documented with its layers.
@@ -430,7 +485,7 @@ impl Neurons {
                 _ => "Error neuron, local updates and nudged Euler step",
             };
             let doc = format!(
-                " {what} of one sample's neurons in layer{} `{}`.",
+                " {what} of every sample's neurons in layer{} `{}`.",
                 if f.layers.len() > 1 { "s" } else { "" },
                 f.layers.join("`, `")
             );
@@ -1363,38 +1418,6 @@ impl<'n> Generator<'n> {
         quote!(#(#rows)*)
     }
 
-    /// Rows of layer `li`'s states (`row_<prefix><state>`) and prospective value
-    /// (`row_<prefix>p`) in one sample's part of `slice`, which starts at `base`.
-    fn state_rows(
-        &self,
-        li: usize,
-        slice: TokenStream,
-        base: TokenStream,
-        prefix: &str,
-        (states, p): (bool, bool),
-        mutable: bool,
-    ) -> TokenStream {
-        let l = &self.net.layers[li];
-        let mut rows = Vec::new();
-        if states {
-            for (k, s) in l.sym.states.iter().enumerate() {
-                rows.push((
-                    row_ident(&format!("{prefix}{s}")),
-                    self.layout.s_off[li][k],
-                    l.size,
-                ));
-            }
-        }
-        if p {
-            rows.push((
-                row_ident(&format!("{prefix}p")),
-                self.layout.p_off[li],
-                l.size,
-            ));
-        }
-        bind_rows(&slice, &base, rows, mutable)
-    }
-
     /// `row_grad_<param>`: mutable rows of `grad` for layer `li`'s neuron parameters `which`.
     fn grad_rows(&self, li: usize, which: &[usize]) -> TokenStream {
         let Some(&first) = which.first() else {
@@ -1438,10 +1461,7 @@ impl<'n> Generator<'n> {
     fn batch_rates(&mut self, li: usize, with_dp: bool, extra: TokenStream) -> TokenStream {
         let sources = self.batch_sources(li);
         let prows = self.param_rows(li);
-        let srows = self.state_rows(li, quote!(states), quote!(bs), "", (true, true), false);
-        let n_state = lit(self.layout.n_state);
         let l = &mut self.net.layers[li];
-        let n = lit(l.size);
         let (rid, did) = (rate_ident(l), rate_dp_ident(l));
         let (rrow, drow) = (row_ident("rate_r"), row_ident("rate_dp"));
         let re: RateExprs = l.sym.rate_exprs();
@@ -1451,58 +1471,218 @@ impl<'n> Generator<'n> {
         }
         let (stmts, vals) = emit_block(&l.sym.g, &sources, &[], &outputs);
         let r = &vals[0];
-        let (dp_row, dp) = if with_dp {
+        let dp = if with_dp {
             let d = &vals[1];
-            (
-                quote!(let #drow = &mut #did[b * #n..(b + 1) * #n];),
-                quote!(#drow[i] = #d;),
-            )
+            quote!(#drow[i] = #d;)
         } else {
-            (quote!(), quote!())
+            quote!()
         };
-        let body = quote! {
+        let n = lit(l.size);
+        let neurons = quote! {
             for i in 0..#n {
                 #stmts
                 #rrow[i] = #r;
                 #dp
             }
         };
-        let mut rows = self.neuron_rows(li, "", false);
-        rows.push((rrow.clone(), true));
-        rows.push((drow.clone(), true));
-        let name = self.net.layers[li].name.to_string();
-        let size = self.net.layers[li].size;
-        let call = self.neurons.call("rates", &name, size, &rows, &[], body);
+        let used = idents(&neurons);
+        let mut args = Bound::default();
+        self.layer_rows_at(li, &used, false, &mut args);
+        let srows = self.state_rows_at(li, "states", "", (true, true), false, &used, &mut args);
+        let mut rows = Self::scratch_row_at("rate_r", &rid, li, self, true, &used, &mut args);
+        if with_dp {
+            rows.extend(Self::scratch_row_at(
+                "rate_dp", &did, li, self, true, &used, &mut args,
+            ));
+        }
+        let rows = quote!(#(#rows)*);
+        let call = self.neuron_call("rates", li, args, srows, rows, neurons);
+        let extra = if extra.is_empty() {
+            quote!()
+        } else {
+            quote!(for b in 0..nb { #extra })
+        };
         quote! {
             {
                 #prows
-                for b in 0..nb {
-                    let bs = b * #n_state;
-                    #srows
-                    let #rrow = &mut #rid[b * #n..(b + 1) * #n];
-                    #dp_row
-                    #call
-                    #extra
-                }
+                #call
+                #extra
             }
         }
     }
 
-    /// Layer `li`'s state rows (`row_<prefix><state>`, `row_<prefix>p`; `written` says whether
-    /// the loop writes them) and neuron-parameter rows (read), for [`Neurons::call`].
-    fn neuron_rows(&self, li: usize, prefix: &str, written: bool) -> Vec<(Ident, bool)> {
-        let l = &self.net.layers[li];
-        let mut rows: Vec<(Ident, bool)> = l
-            .sym
-            .states
+    /// The call of a nested neuron function (see [`Neurons`]) for layer `li`: per sample,
+    /// `state_rows` and `rows` bind its rows, and `neurons` loops over them.
+    #[allow(clippy::too_many_arguments)]
+    fn neuron_call(
+        &mut self,
+        what: &'static str,
+        li: usize,
+        mut args: Bound,
+        state_rows: TokenStream,
+        rows: TokenStream,
+        neurons: TokenStream,
+    ) -> TokenStream {
+        let (n_state, n_local) = (lit(self.layout.n_state), lit(self.layout.n_local));
+        let all = quote!(#state_rows #rows);
+        let all = idents(&all);
+        let bs = all.contains("bs").then(|| quote!(let bs = b * #n_state;));
+        let bl = all.contains("bl").then(|| quote!(let bl = b * #n_local;));
+        // The neuron loop in a function of its own whose rows are parameters: references
+        // passed as parameters do not alias, which the loop vectoriser needs (rows split off
+        // one slice at run-time offsets would need run-time overlap checks).
+        let n = lit(self.net.layers[li].size);
+        let in_loop = idents(&neurons);
+        let scalars: Vec<&Arg> = args
+            .args
             .iter()
-            .chain(std::iter::once(&"p".to_string()))
-            .map(|s| (row_ident(&format!("{prefix}{s}")), written))
+            .filter(|a| a.ty.to_string() == "T" && in_loop.contains(&a.id.to_string()))
             .collect();
-        if prefix.is_empty() {
-            rows.extend(l.sym.params.iter().map(|k| (row_ident(k), false)));
+        let decl = args
+            .rows
+            .iter()
+            .map(|(id, w)| match w {
+                true => quote!(#id: &mut [T]),
+                false => quote!(#id: &[T]),
+            })
+            .chain(scalars.iter().map(|a| {
+                let id = &a.id;
+                quote!(#id: T)
+            }));
+        let reslice = args.rows.iter().map(|(id, w)| match w {
+            true => quote!(let #id = &mut #id[..#n];),
+            false => quote!(let #id = &#id[..#n];),
+        });
+        let names = args
+            .rows
+            .iter()
+            .map(|(id, _)| id)
+            .chain(scalars.iter().map(|a| &a.id));
+        let body = quote! {
+            fn neurons<T: ::vle::Scalar>(#(#decl),*) {
+                #(#reslice)*
+                #neurons
+            }
+            for b in 0..nb {
+                #bs
+                #bl
+                #state_rows
+                #rows
+                neurons(#(#names),*);
+            }
+        };
+        args.args.insert(0, arg("nb", quote!(usize), quote!(nb)));
+        let name = self.net.layers[li].name.to_string();
+        self.neurons.call(what, &name, args.args, body)
+    }
+
+    /// Layer `li`'s neuron-parameter rows (`row_<param>`) and, with `grads`, its gradient rows
+    /// (`row_grad_<param>`) that `used` mentions, as arguments (bound by the kernel).
+    fn layer_rows_at(&self, li: usize, used: &HashSet<String>, grads: bool, args: &mut Bound) {
+        for pname in &self.net.layers[li].sym.params {
+            let row = row_ident(pname);
+            if used.contains(&row.to_string()) {
+                args.push(arg(&row.to_string(), quote!(&[T]), quote!(#row)));
+                args.row(&row, false);
+            }
+            let grow = row_ident(&format!("grad_{pname}"));
+            if grads && used.contains(&grow.to_string()) {
+                args.push(arg(&grow.to_string(), quote!(&mut [T]), quote!(#grow)));
+                args.row(&grow, true);
+            }
         }
-        rows
+    }
+
+    /// Rows of layer `li`'s states (`row_<prefix><state>`) and prospective value
+    /// (`row_<prefix>p`) in one sample's part of `slice` (at `bs`), those that `used`
+    /// mentions, at the offsets `o_<state>`, `o_p`: arguments, with `slice`, of the nested
+    /// function.
+    #[allow(clippy::too_many_arguments)]
+    fn state_rows_at(
+        &self,
+        li: usize,
+        slice: &str,
+        prefix: &str,
+        (states, p): (bool, bool),
+        mutable: bool,
+        used: &HashSet<String>,
+        args: &mut Bound,
+    ) -> TokenStream {
+        let l = &self.net.layers[li];
+        let mut rows = Vec::new();
+        if states {
+            for (k, st) in l.sym.states.iter().enumerate() {
+                rows.push((
+                    format!("{prefix}{st}"),
+                    format!("o_{st}"),
+                    self.layout.s_off[li][k],
+                ));
+            }
+        }
+        if p {
+            rows.push((format!("{prefix}p"), "o_p".into(), self.layout.p_off[li]));
+        }
+        Self::rows_at(slice, quote!(bs), rows, l.size, mutable, used, args)
+    }
+
+    /// [`bind_rows_at`] for the `rows` (name, offset argument, offset) that `used` mentions,
+    /// in the order of their offsets; adds `slice` and the offsets to `args`.
+    fn rows_at(
+        slice: &str,
+        base: TokenStream,
+        mut rows: Vec<(String, String, usize)>,
+        n: usize,
+        mutable: bool,
+        used: &HashSet<String>,
+        args: &mut Bound,
+    ) -> TokenStream {
+        rows.retain(|(r, _, _)| used.contains(&format!("row_{r}")));
+        if rows.is_empty() {
+            return quote!();
+        }
+        rows.sort_by_key(|r| r.2);
+        let sid = Ident::new(slice, Span::call_site());
+        let ty = if mutable {
+            quote!(&mut [T])
+        } else {
+            quote!(&[T])
+        };
+        args.push(arg(slice, ty, quote!(#sid)));
+        let mut bound = Vec::new();
+        for (r, o, v) in &rows {
+            let v = lit(*v);
+            args.push(arg(o, quote!(usize), quote!(#v)));
+            args.row(&row_ident(r), mutable);
+            bound.push((row_ident(r), Ident::new(o, Span::call_site())));
+        }
+        bind_rows_at(&sid, &base, &bound, n, mutable)
+    }
+
+    /// `row_<name>`: one sample's row of the `[sample][neuron]` array `array` of layer `li`,
+    /// passed as the argument `<name>` if `used` mentions the row.
+    fn scratch_row_at(
+        name: &str,
+        array: &Ident,
+        li: usize,
+        g: &Self,
+        mutable: bool,
+        used: &HashSet<String>,
+        args: &mut Bound,
+    ) -> Vec<TokenStream> {
+        let row = row_ident(name);
+        if !used.contains(&row.to_string()) {
+            return Vec::new();
+        }
+        let n = lit(g.net.layers[li].size);
+        let id = Ident::new(name, Span::call_site());
+        args.row(&row, mutable);
+        if mutable {
+            args.push(arg(name, quote!(&mut [T]), quote!(&mut #array[..])));
+            vec![quote!(let #row = &mut #id[b * #n..(b + 1) * #n];)]
+        } else {
+            args.push(arg(name, quote!(&[T]), quote!(&#array[..])));
+            vec![quote!(let #row = &#id[b * #n..(b + 1) * #n];)]
+        }
     }
 
     /// The synaptic input of layer `li` for the whole batch into `rate_in_<layer>`: the bias,
@@ -1544,7 +1724,6 @@ impl<'n> Generator<'n> {
     /// [`Self::euler_step`] for a batch: synaptic sums as matrix products over the batch.
     fn euler_step_batch(&mut self) -> TokenStream {
         let split = self.batch_split(|l| vec![rate_ident(l), format_ident!("rate_in_{}", l.name)]);
-        let n_state = lit(self.layout.n_state);
         let mut rates = Vec::new();
         for li in 0..self.net.layers.len() {
             rates.push(self.batch_rates(li, false, quote!()));
@@ -1554,7 +1733,6 @@ impl<'n> Generator<'n> {
             let sources = self.batch_sources(li);
             let syn = self.batch_synaptic_input(li);
             let prows = self.param_rows(li);
-            let srows = self.state_rows(li, quote!(states), quote!(bs), "", (true, true), true);
             let l = &mut self.net.layers[li];
             let in_id = format_ident!("rate_in_{}", l.name);
             let in_row = row_ident("rate_in");
@@ -1576,8 +1754,7 @@ impl<'n> Generator<'n> {
             let pv = &vals[l.sym.states.len()];
             let comment = format!(" layer `{}` ({})", l.name, l.sym.neuron);
             let in_off = lit(self.layout.err_off[li]);
-            let (name, size) = (l.name.to_string(), l.size);
-            let body = quote! {
+            let neurons = quote! {
                 for i in 0..#n {
                     let input = #in_row[i];
                     #stmts
@@ -1585,11 +1762,14 @@ impl<'n> Generator<'n> {
                     row_p[i] = #pv;
                 }
             };
-            let mut rows = self.neuron_rows(li, "", true);
-            rows.push((in_row.clone(), false));
-            let call = self
-                .neurons
-                .call("euler", &name, size, &rows, &["dt"], body);
+            let used = idents(&neurons);
+            let mut args = Bound::default();
+            self.layer_rows_at(li, &used, false, &mut args);
+            let srows = self.state_rows_at(li, "states", "", (true, true), true, &used, &mut args);
+            let rows = Self::scratch_row_at("rate_in", &in_id, li, self, false, &used, &mut args);
+            args.push(arg("dt", quote!(T), quote!(dt)));
+            let rows = quote!(#(#rows)*);
+            let call = self.neuron_call("euler", li, args, srows, rows, neurons);
             layers.push(quote! {
                 #[doc = #comment]
                 {
@@ -1598,12 +1778,7 @@ impl<'n> Generator<'n> {
                         inputs[nb * #in_off..nb * (#in_off + #n)].copy_from_slice(&#in_id[..]);
                     }
                     #prows
-                    for b in 0..nb {
-                        let bs = b * #n_state;
-                        #srows
-                        let #in_row = &#in_id[b * #n..(b + 1) * #n];
-                        #call
-                    }
+                    #call
                 }
             });
         }
@@ -1628,7 +1803,6 @@ impl<'n> Generator<'n> {
                 format_ident!("rate_ain_{}", l.name),
             ]
         });
-        let n_state = lit(self.layout.n_state);
         let mut rates = Vec::new();
         for li in 0..self.net.layers.len() {
             rates.push(self.batch_rates(li, true, quote!()));
@@ -1660,23 +1834,6 @@ impl<'n> Generator<'n> {
             let prows = self.param_rows(li);
             let all_params: Vec<usize> = (0..self.net.layers[li].sym.params.len()).collect();
             let grows = self.grad_rows(li, &all_params);
-            let srows = self.state_rows(li, quote!(states), quote!(bs), "", (true, true), false);
-            let arows = self.state_rows(
-                li,
-                quote!(adj_next),
-                quote!(bs),
-                "adj_next_",
-                (true, true),
-                false,
-            );
-            let prev_rows = self.state_rows(
-                li,
-                quote!(adj_prev),
-                quote!(bs),
-                "adj_prev_",
-                (true, false),
-                true,
-            );
             let l = &mut self.net.layers[li];
             let in_id = format_ident!("rate_in_{}", l.name);
             let ain = format_ident!("rate_ain_{}", l.name);
@@ -1747,28 +1904,44 @@ impl<'n> Generator<'n> {
             }
             let a_off = lit(self.layout.err_off[li]);
             let comment = format!(" layer `{}`: reverse mode of its Euler step", l.name);
-            let body = quote! {
+            let neurons = quote! {
                 for i in 0..#n {
                     let input = #in_row[i];
                     #stmts
                     #(#writes)*
                 }
             };
-            let (name, size) = (l.name.to_string(), l.size);
-            let params = l.sym.params.clone();
-            let mut rows = self.neuron_rows(li, "", false);
-            rows.extend(self.neuron_rows(li, "adj_next_", false));
-            rows.extend(self.neuron_rows(li, "adj_prev_", true));
-            rows.push((in_row.clone(), false));
-            rows.push((ain_row.clone(), true));
-            rows.extend(
-                params
-                    .iter()
-                    .map(|k| (row_ident(&format!("grad_{k}")), true)),
-            );
-            let call = self
-                .neurons
-                .call("adjoint", &name, size, &rows, &["dt"], body);
+            let used = idents(&neurons);
+            let mut args = Bound::default();
+            self.layer_rows_at(li, &used, true, &mut args);
+            let mut srows =
+                self.state_rows_at(li, "states", "", (true, true), false, &used, &mut args);
+            srows.extend(self.state_rows_at(
+                li,
+                "adj_next",
+                "adj_next_",
+                (true, true),
+                false,
+                &used,
+                &mut args,
+            ));
+            srows.extend(self.state_rows_at(
+                li,
+                "adj_prev",
+                "adj_prev_",
+                (true, false),
+                true,
+                &used,
+                &mut args,
+            ));
+            let mut rows =
+                Self::scratch_row_at("rate_in", &in_id, li, self, false, &used, &mut args);
+            rows.extend(Self::scratch_row_at(
+                "rate_ain", &ain, li, self, true, &used, &mut args,
+            ));
+            args.push(arg("dt", quote!(T), quote!(dt)));
+            let rows = quote!(#(#rows)*);
+            let call = self.neuron_call("adjoint", li, args, srows, rows, neurons);
             layers.push(quote! {
                 #[doc = #comment]
                 {
@@ -1780,15 +1953,7 @@ impl<'n> Generator<'n> {
                     {
                         #prows
                         #grows
-                        for b in 0..nb {
-                            let bs = b * #n_state;
-                            #srows
-                            #arows
-                            #prev_rows
-                            let #in_row = &#in_id[b * #n..(b + 1) * #n];
-                            let #ain_row = &mut #ain[b * #n..(b + 1) * #n];
-                            #call
-                        }
+                        #call
                     }
                     #bias_grad
                     if slots == 0 {
@@ -1805,15 +1970,6 @@ impl<'n> Generator<'n> {
         for li in 0..self.net.layers.len() {
             let sources = self.batch_sources(li);
             let prows = self.param_rows(li);
-            let srows = self.state_rows(li, quote!(states), quote!(bs), "", (true, true), false);
-            let prev_p = self.state_rows(
-                li,
-                quote!(adj_prev),
-                quote!(bs),
-                "adj_prev_",
-                (false, true),
-                true,
-            );
             let re = self.net.layers[li].sym.rate_exprs();
             let used: Vec<usize> = (0..re.r_dtheta.len())
                 .filter(|&k| !self.net.layers[li].sym.g.is_zero(re.r_dtheta[k]))
@@ -1833,44 +1989,43 @@ impl<'n> Generator<'n> {
             let (a, d) = (adj_r_ident(l), rate_dp_ident(l));
             let (arow, drow) = (row_ident("adj_rate"), row_ident("rate_dp"));
             let n = lit(l.size);
-            let n_state = lit(self.layout.n_state);
             let sums = used.iter().zip(&vals).map(|(&k, v)| {
                 let row = row_ident(&format!("grad_{}", l.sym.params[k]));
                 quote!(#row[i] += #arow[i] * #v;)
             });
-            let body = quote! {
+            let neurons = quote! {
                 for i in 0..#n {
                     #stmts
                     row_adj_prev_p[i] = #arow[i] * #drow[i];
                     #(#sums)*
                 }
             };
-            let (name, size) = (l.name.to_string(), l.size);
-            let params = l.sym.params.clone();
-            let mut rows = self.neuron_rows(li, "", false);
-            rows.extend(self.neuron_rows(li, "adj_prev_", true));
-            rows.push((arow.clone(), false));
-            rows.push((drow.clone(), false));
-            rows.extend(
-                params
-                    .iter()
-                    .map(|k| (row_ident(&format!("grad_{k}")), true)),
-            );
-            let call = self
-                .neurons
-                .call("adjoint_rates", &name, size, &rows, &["dt"], body);
+            let used = idents(&neurons);
+            let mut args = Bound::default();
+            self.layer_rows_at(li, &used, true, &mut args);
+            let mut srows =
+                self.state_rows_at(li, "states", "", (true, true), false, &used, &mut args);
+            srows.extend(self.state_rows_at(
+                li,
+                "adj_prev",
+                "adj_prev_",
+                (false, true),
+                true,
+                &used,
+                &mut args,
+            ));
+            let mut rows = Self::scratch_row_at("adj_rate", &a, li, self, false, &used, &mut args);
+            rows.extend(Self::scratch_row_at(
+                "rate_dp", &d, li, self, false, &used, &mut args,
+            ));
+            args.push(arg("dt", quote!(T), quote!(dt)));
+            let rows = quote!(#(#rows)*);
+            let call = self.neuron_call("adjoint_rates", li, args, srows, rows, neurons);
             chain.push(quote! {
                 {
                     #prows
                     #grows
-                    for b in 0..nb {
-                        let bs = b * #n_state;
-                        #srows
-                        #prev_p
-                        let #arow = &#a[b * #n..(b + 1) * #n];
-                        let #drow = &#d[b * #n..(b + 1) * #n];
-                        #call
-                    }
+                    #call
                 }
             });
         }
@@ -1937,7 +2092,7 @@ impl<'n> Generator<'n> {
     /// (no bounds checks), which LLVM vectorises.
     fn online_step_batch(&mut self) -> TokenStream {
         let nl = self.net.layers.len();
-        let (n_state, n_local) = (lit(self.layout.n_state), lit(self.layout.n_local));
+        let n_local = lit(self.layout.n_local);
         let n_out = lit(self.net.layers[self.net.output].size);
         let split = self.batch_split(|l| {
             let mut ids = vec![rate_ident(l), rate_dp_ident(l), g_r_ident(l)];
@@ -2008,7 +2163,6 @@ impl<'n> Generator<'n> {
                 .map(|si| self.batch_src_rates(li, si))
                 .collect();
             let prows = self.param_rows(li);
-            let srows = self.state_rows(li, quote!(states), quote!(bs), "", (true, true), true);
             let recurrent = is_recurrent(&self.net.layers[li]);
             let Some(loc): Option<LocalExprs> = self.net.layers[li].sym.local(recurrent) else {
                 continue;
@@ -2047,17 +2201,17 @@ impl<'n> Generator<'n> {
             for (k, st) in l.sym.states.iter().enumerate() {
                 let row = row_ident(&format!("v_{st}"));
                 sources.push((format!("v_{st}"), quote!(#row[i])));
-                lrows.push((row, self.layout.v_off[li][k], l.size));
+                lrows.push((
+                    format!("v_{st}"),
+                    format!("o_v_{st}"),
+                    self.layout.v_off[li][k],
+                ));
             }
-            lrows.push((row_ident("eps_i"), self.layout.eps_off[li], l.size));
-            let lrows = bind_rows(&quote!(locals), &quote!(bl), lrows, true);
+            lrows.push(("eps_i".into(), "o_eps".into(), self.layout.eps_off[li]));
             sources.push(("g_r".into(), quote!(#g_row[i])));
-            let mut rec_row = quote!();
             if recurrent {
-                let grec = g_rec_ident(l);
                 let row = row_ident("g_r_rec");
                 sources.push(("g_r_rec".into(), quote!(#row[i])));
-                rec_row = quote!(let #row = &#grec[b * #n..(b + 1) * #n];);
             }
             let names_dv: Vec<String> = l.sym.states.iter().map(|s| format!("d_v_{s}")).collect();
             let names_t: Vec<String> = l.sym.params.iter().map(|s| format!("grad_{s}")).collect();
@@ -2133,7 +2287,7 @@ impl<'n> Generator<'n> {
                 " layer `{}`: synaptic input, error neuron, local updates, nudged forward step",
                 l.name
             );
-            let body = quote! {
+            let neurons = quote! {
                 for i in 0..#n {
                     let input = #in_row[i];
                     let eps_i = {
@@ -2147,30 +2301,42 @@ impl<'n> Generator<'n> {
                     row_p[i] = #pv;
                 }
             };
-            let (name, size) = (l.name.to_string(), l.size);
-            let params = l.sym.params.clone();
-            let v_rows: Vec<(Ident, bool)> = l
-                .sym
-                .states
-                .iter()
-                .map(|st| (row_ident(&format!("v_{st}")), true))
-                .chain(std::iter::once((row_ident("eps_i"), true)))
-                .collect();
-            let mut rows = self.neuron_rows(li, "", true);
-            rows.extend(v_rows);
-            rows.push((in_row.clone(), false));
-            rows.push((eps_row.clone(), true));
-            rows.push((g_row.clone(), false));
-            rows.push((row_ident("g_r_rec"), false));
-            rows.push((dp_row.clone(), false));
-            rows.extend(
-                params
-                    .iter()
-                    .map(|k| (row_ident(&format!("grad_{k}")), true)),
-            );
-            let call = self
-                .neurons
-                .call("online", &name, size, &rows, &["dt", "gamma"], body);
+            let size = l.size;
+            let used = idents(&neurons);
+            let mut args = Bound::default();
+            self.layer_rows_at(li, &used, true, &mut args);
+            let mut srows =
+                self.state_rows_at(li, "states", "", (true, true), true, &used, &mut args);
+            srows.extend(Self::rows_at(
+                "locals",
+                quote!(bl),
+                lrows,
+                size,
+                true,
+                &used,
+                &mut args,
+            ));
+            let mut rows =
+                Self::scratch_row_at("rate_in", &in_id, li, self, false, &used, &mut args);
+            rows.extend(Self::scratch_row_at(
+                "rate_eps", &eid, li, self, true, &used, &mut args,
+            ));
+            rows.extend(Self::scratch_row_at(
+                "g_r", &gid, li, self, false, &used, &mut args,
+            ));
+            if recurrent {
+                let grec = g_rec_ident(&self.net.layers[li]);
+                rows.extend(Self::scratch_row_at(
+                    "g_r_rec", &grec, li, self, false, &used, &mut args,
+                ));
+            }
+            rows.extend(Self::scratch_row_at(
+                "rate_dp", &did, li, self, false, &used, &mut args,
+            ));
+            args.push(arg("dt", quote!(T), quote!(dt)));
+            args.push(arg("gamma", quote!(T), quote!(gamma)));
+            let rows = quote!(#(#rows)*);
+            let call = self.neuron_call("online", li, args, srows, rows, neurons);
             layers.push(quote! {
                 #[doc = #comment]
                 {
@@ -2178,17 +2344,7 @@ impl<'n> Generator<'n> {
                     {
                         #prows
                         #grows
-                        for b in 0..nb {
-                            let (bs, bl) = (b * #n_state, b * #n_local);
-                            #srows
-                            #lrows
-                            let #in_row = &#in_id[b * #n..(b + 1) * #n];
-                            let #eps_row = &mut #eid[b * #n..(b + 1) * #n];
-                            let #g_row = &#gid[b * #n..(b + 1) * #n];
-                            #rec_row
-                            let #dp_row = &#did[b * #n..(b + 1) * #n];
-                            #call
-                        }
+                        #call
                     }
                     #bias_grad
                     #(#wgrads)*
