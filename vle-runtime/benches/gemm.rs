@@ -1,5 +1,6 @@
 //! Dense products of `vle_runtime::kernels` at the main workload's shapes: 53×53 weights times a
-//! batch of 100 (and of 1), `cargo bench -p vle-runtime --bench gemm`.
+//! batch of 100 and of 1 (as one column, n = 1, and as the one row, m = 1, that the batch
+//! kernels pass at batch 1), `cargo bench -p vle-runtime --bench gemm`.
 //!
 //! Ids `<kernel>/<dtype>/<impl>` with impl `naive` (the textbook triple loop, dot product over
 //! k), `baseline` (the blocked kernel without target features) and `dispatched` (what
@@ -60,7 +61,7 @@ fn dispatched<T: Scalar>(
 }
 
 fn bench_dtype<T: Scalar>(crit: &mut Criterion, dtype: &str, baseline: Kernel<T>) {
-    let shapes: &[(usize, usize, usize)] = &[(53, 100, 53), (53, 1, 53)];
+    let shapes: &[(usize, usize, usize)] = &[(53, 100, 53), (53, 1, 53), (1, 53, 53)];
     let impls: [(&str, Kernel<T>); 3] = [
         ("naive", naive::<T>),
         ("baseline", baseline),

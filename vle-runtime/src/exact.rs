@@ -15,7 +15,9 @@ use crate::{Network, Scalar};
 /// How the forward states are kept for the backward sweep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tape {
-    /// Every state: `N × STATE` memory, no recomputation.
+    /// Every state: `N × STATE` memory, no recomputation; generated networks also keep each
+    /// step's synaptic inputs (`N × SYNAPTIC_INPUTS` more, about half of it), which the
+    /// backward sweep reads instead of recomputing one product per projection.
     Full,
     /// Every k-th state; segments are recomputed in the backward sweep (about `N/k + k`
     /// states of memory, one extra forward pass). `Checkpoint(0)` means k = ⌈√N⌉.
