@@ -333,8 +333,9 @@ pub trait Network: 'static {
 
     /// [`Network::euler_step_adjoint_batch`] with the weight gradients left out: the factors
     /// of this step's weight gradients (per projection, ∂L/∂W = Σ_b a_b r_bᵀ) go to slot
-    /// `slot` of `terms` (`slots × batch × WEIGHT_TERMS` entries, `slot < slots`) instead of a
-    /// product into `grad`; everything else is added into `grad` as before.
+    /// `slot` of `terms` (`slots × batch × WEIGHT_TERMS` entries, `slot < slots`; the layout
+    /// inside belongs to the generated code) instead of a product into `grad`; everything else
+    /// is added into `grad` as before.
     /// [`Network::weight_grad_from_terms`] then adds the products of many steps at once: one
     /// matrix product over time instead of one rank-`batch` update per step. With `slots = 0`
     /// (and for networks with `WEIGHT_TERMS = 0`) nothing is deferred. A non-empty `inputs`
