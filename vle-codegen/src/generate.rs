@@ -1486,9 +1486,7 @@ impl<'n> Generator<'n> {
             }
         };
         let used = idents(&neurons);
-        let mut args = Bound::default();
-        self.layer_rows_at(li, &used, false, &mut args);
-        let srows = self.state_rows_at(li, "states", "", (true, true), false, &used, &mut args);
+        let (mut args, srows) = self.neuron_args(li, &used, false, false);
         let mut rows = Self::scratch_row_at("rate_r", &rid, li, self, true, &used, &mut args);
         if with_dp {
             rows.extend(Self::scratch_row_at(
@@ -1574,6 +1572,22 @@ impl<'n> Generator<'n> {
         args.args.insert(0, arg("nb", quote!(usize), quote!(nb)));
         let name = self.net.layers[li].name.to_string();
         self.neurons.call(what, &name, args.args, body)
+    }
+
+    /// The arguments every nested neuron function of layer `li` starts with: its parameter
+    /// rows (with `grads`, its gradient rows), and the binding of its state rows in `states`
+    /// (written if `written`), those that `used` mentions.
+    fn neuron_args(
+        &self,
+        li: usize,
+        used: &HashSet<String>,
+        grads: bool,
+        written: bool,
+    ) -> (Bound, TokenStream) {
+        let mut args = Bound::default();
+        self.layer_rows_at(li, used, grads, &mut args);
+        let rows = self.state_rows_at(li, "states", "", (true, true), written, used, &mut args);
+        (args, rows)
     }
 
     /// Layer `li`'s neuron-parameter rows (`row_<param>`) and, with `grads`, its gradient rows
@@ -1763,9 +1777,7 @@ impl<'n> Generator<'n> {
                 }
             };
             let used = idents(&neurons);
-            let mut args = Bound::default();
-            self.layer_rows_at(li, &used, false, &mut args);
-            let srows = self.state_rows_at(li, "states", "", (true, true), true, &used, &mut args);
+            let (mut args, srows) = self.neuron_args(li, &used, false, true);
             let rows = Self::scratch_row_at("rate_in", &in_id, li, self, false, &used, &mut args);
             args.push(arg("dt", quote!(T), quote!(dt)));
             let rows = quote!(#(#rows)*);
@@ -1912,10 +1924,7 @@ impl<'n> Generator<'n> {
                 }
             };
             let used = idents(&neurons);
-            let mut args = Bound::default();
-            self.layer_rows_at(li, &used, true, &mut args);
-            let mut srows =
-                self.state_rows_at(li, "states", "", (true, true), false, &used, &mut args);
+            let (mut args, mut srows) = self.neuron_args(li, &used, true, false);
             srows.extend(self.state_rows_at(
                 li,
                 "adj_next",
@@ -2001,10 +2010,7 @@ impl<'n> Generator<'n> {
                 }
             };
             let used = idents(&neurons);
-            let mut args = Bound::default();
-            self.layer_rows_at(li, &used, true, &mut args);
-            let mut srows =
-                self.state_rows_at(li, "states", "", (true, true), false, &used, &mut args);
+            let (mut args, mut srows) = self.neuron_args(li, &used, true, false);
             srows.extend(self.state_rows_at(
                 li,
                 "adj_prev",
@@ -2303,10 +2309,7 @@ impl<'n> Generator<'n> {
             };
             let size = l.size;
             let used = idents(&neurons);
-            let mut args = Bound::default();
-            self.layer_rows_at(li, &used, true, &mut args);
-            let mut srows =
-                self.state_rows_at(li, "states", "", (true, true), true, &used, &mut args);
+            let (mut args, mut srows) = self.neuron_args(li, &used, true, true);
             srows.extend(Self::rows_at(
                 "locals",
                 quote!(bl),
