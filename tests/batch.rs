@@ -6,14 +6,16 @@ mod models;
 
 vle::vle_model! {
     /// Declared names equal to the batch kernels' own locals (`b`, `nb`, `bs`, `bl`, `rest`,
-    /// `scratch`): the generated loops must not pick up the neuron's values instead of theirs.
+    /// `scratch`) or to the names of their offsets (a state `eps` has the offset `o_eps`):
+    /// the generated loops must not pick up the neuron's values instead of theirs.
     pub network Shadowing {
         neuron Adapt {
             param tau_m, tau_r, nb, rest;
             activation phi;
-            state b, bs;
+            state b, bs, eps;
             mismatch e = b + tau_m * d(b) + nb * bs - input;
             mismatch e_a = bs + rest * d(bs) - b;
+            mismatch e_c = eps + rest * d(eps) - 0.5 * bs;
             prospective bl = b + tau_r * d(b);
             rate r = phi(bl);
         }
@@ -21,7 +23,7 @@ vle::vle_model! {
         input x: 2;
         layer h: 3 = Adapt { phi: scratch, tau_m: 1.0, tau_r: [1.0, 0.3, 0.3], nb: 0.5, rest: 2.0 } <- x + bias;
         layer out: 2 = Adapt { phi: identity, tau_m: 0.5, tau_r: 0.5, nb: 0.2, rest: 1.0 } <- h + bias;
-        energy = 0.5 * sum_sq(e, e_a) + beta * mse(out.r, target);
+        energy = 0.5 * sum_sq(e, e_a, e_c) + beta * mse(out.r, target);
         learn W, b, tau_m, tau_r, nb;
     }
 }

@@ -439,8 +439,15 @@ impl Neurons {
         let ids = idents(&body);
         let mut used: Vec<Arg> = Vec::new();
         for a in args {
-            if ids.contains(&a.id.to_string()) && !used.iter().any(|u| u.id == a.id) {
-                used.push(a);
+            match used.iter().find(|u| u.id == a.id) {
+                // The same offset named twice (a state's and a layer's row at one offset).
+                Some(u) if u.value.to_string() == a.value.to_string() => {}
+                Some(_) => {
+                    let msg = format!("vle internal error: two values for `{}`", a.id);
+                    return quote!(compile_error!(#msg););
+                }
+                None if ids.contains(&a.id.to_string()) => used.push(a),
+                None => {}
             }
         }
         let decl = used.iter().map(|a| {
@@ -2213,7 +2220,7 @@ impl<'n> Generator<'n> {
                     self.layout.v_off[li][k],
                 ));
             }
-            lrows.push(("eps_i".into(), "o_eps".into(), self.layout.eps_off[li]));
+            lrows.push(("eps_i".into(), "o_eps_i".into(), self.layout.eps_off[li]));
             sources.push(("g_r".into(), quote!(#g_row[i])));
             if recurrent {
                 let row = row_ident("g_r_rec");
