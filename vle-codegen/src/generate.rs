@@ -1494,13 +1494,10 @@ impl<'n> Generator<'n> {
         };
         let used = idents(&neurons);
         let (mut args, srows) = self.neuron_args(li, &used, false, false);
-        let mut rows = Self::scratch_row_at("rate_r", &rid, li, self, true, &used, &mut args);
+        let mut rows = self.scratch_row_at("rate_r", &rid, li, true, &used, &mut args);
         if with_dp {
-            rows.extend(Self::scratch_row_at(
-                "rate_dp", &did, li, self, true, &used, &mut args,
-            ));
+            rows.extend(self.scratch_row_at("rate_dp", &did, li, true, &used, &mut args));
         }
-        let rows = quote!(#(#rows)*);
         let call = self.neuron_call("rates", li, args, srows, rows, neurons);
         let extra = if extra.is_empty() {
             quote!()
@@ -1680,29 +1677,29 @@ impl<'n> Generator<'n> {
     }
 
     /// `row_<name>`: one sample's row of the `[sample][neuron]` array `array` of layer `li`,
-    /// passed as the argument `<name>` if `used` mentions the row.
+    /// bound from the argument `<name>` if `used` mentions the row (nothing otherwise).
     fn scratch_row_at(
+        &self,
         name: &str,
         array: &Ident,
         li: usize,
-        g: &Self,
         mutable: bool,
         used: &HashSet<String>,
         args: &mut Bound,
-    ) -> Vec<TokenStream> {
+    ) -> TokenStream {
         let row = row_ident(name);
         if !used.contains(&row.to_string()) {
-            return Vec::new();
+            return quote!();
         }
-        let n = lit(g.net.layers[li].size);
+        let n = lit(self.net.layers[li].size);
         let id = Ident::new(name, Span::call_site());
         args.row(&row, mutable);
         if mutable {
             args.push(arg(name, quote!(&mut [T]), quote!(&mut #array[..])));
-            vec![quote!(let #row = &mut #id[b * #n..(b + 1) * #n];)]
+            quote!(let #row = &mut #id[b * #n..(b + 1) * #n];)
         } else {
             args.push(arg(name, quote!(&[T]), quote!(&#array[..])));
-            vec![quote!(let #row = &#id[b * #n..(b + 1) * #n];)]
+            quote!(let #row = &#id[b * #n..(b + 1) * #n];)
         }
     }
 
@@ -1785,9 +1782,8 @@ impl<'n> Generator<'n> {
             };
             let used = idents(&neurons);
             let (mut args, srows) = self.neuron_args(li, &used, false, true);
-            let rows = Self::scratch_row_at("rate_in", &in_id, li, self, false, &used, &mut args);
+            let rows = self.scratch_row_at("rate_in", &in_id, li, false, &used, &mut args);
             args.push(arg("dt", quote!(T), quote!(dt)));
-            let rows = quote!(#(#rows)*);
             let call = self.neuron_call("euler", li, args, srows, rows, neurons);
             layers.push(quote! {
                 #[doc = #comment]
@@ -1950,13 +1946,9 @@ impl<'n> Generator<'n> {
                 &used,
                 &mut args,
             ));
-            let mut rows =
-                Self::scratch_row_at("rate_in", &in_id, li, self, false, &used, &mut args);
-            rows.extend(Self::scratch_row_at(
-                "rate_ain", &ain, li, self, true, &used, &mut args,
-            ));
+            let mut rows = self.scratch_row_at("rate_in", &in_id, li, false, &used, &mut args);
+            rows.extend(self.scratch_row_at("rate_ain", &ain, li, true, &used, &mut args));
             args.push(arg("dt", quote!(T), quote!(dt)));
-            let rows = quote!(#(#rows)*);
             let call = self.neuron_call("adjoint", li, args, srows, rows, neurons);
             layers.push(quote! {
                 #[doc = #comment]
@@ -2027,12 +2019,9 @@ impl<'n> Generator<'n> {
                 &used,
                 &mut args,
             ));
-            let mut rows = Self::scratch_row_at("adj_rate", &a, li, self, false, &used, &mut args);
-            rows.extend(Self::scratch_row_at(
-                "rate_dp", &d, li, self, false, &used, &mut args,
-            ));
+            let mut rows = self.scratch_row_at("adj_rate", &a, li, false, &used, &mut args);
+            rows.extend(self.scratch_row_at("rate_dp", &d, li, false, &used, &mut args));
             args.push(arg("dt", quote!(T), quote!(dt)));
-            let rows = quote!(#(#rows)*);
             let call = self.neuron_call("adjoint_rates", li, args, srows, rows, neurons);
             chain.push(quote! {
                 {
@@ -2326,26 +2315,16 @@ impl<'n> Generator<'n> {
                 &used,
                 &mut args,
             ));
-            let mut rows =
-                Self::scratch_row_at("rate_in", &in_id, li, self, false, &used, &mut args);
-            rows.extend(Self::scratch_row_at(
-                "rate_eps", &eid, li, self, true, &used, &mut args,
-            ));
-            rows.extend(Self::scratch_row_at(
-                "g_r", &gid, li, self, false, &used, &mut args,
-            ));
+            let mut rows = self.scratch_row_at("rate_in", &in_id, li, false, &used, &mut args);
+            rows.extend(self.scratch_row_at("rate_eps", &eid, li, true, &used, &mut args));
+            rows.extend(self.scratch_row_at("g_r", &gid, li, false, &used, &mut args));
             if recurrent {
                 let grec = g_rec_ident(&self.net.layers[li]);
-                rows.extend(Self::scratch_row_at(
-                    "g_r_rec", &grec, li, self, false, &used, &mut args,
-                ));
+                rows.extend(self.scratch_row_at("g_r_rec", &grec, li, false, &used, &mut args));
             }
-            rows.extend(Self::scratch_row_at(
-                "rate_dp", &did, li, self, false, &used, &mut args,
-            ));
+            rows.extend(self.scratch_row_at("rate_dp", &did, li, false, &used, &mut args));
             args.push(arg("dt", quote!(T), quote!(dt)));
             args.push(arg("gamma", quote!(T), quote!(gamma)));
-            let rows = quote!(#(#rows)*);
             let call = self.neuron_call("online", li, args, srows, rows, neurons);
             layers.push(quote! {
                 #[doc = #comment]

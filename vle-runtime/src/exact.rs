@@ -247,11 +247,10 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
         let mut sum = T::zero();
         // Weight gradients of `slots` steps at a time as one product (none at large batches,
         // where every step's update is already a product over the batch).
-        let slots = match N::WEIGHT_TERMS {
-            0 => 0,
-            _ => (DEFER_SAMPLES / nb).min(steps),
+        let slots = match (DEFER_SAMPLES / nb).min(steps) {
+            s if s > 1 && N::WEIGHT_TERMS > 0 => s,
+            _ => 0,
         };
-        let slots = if slots > 1 { slots } else { 0 };
         self.terms.resize(slots * nb * N::WEIGHT_TERMS, T::zero());
         let mut defer = Defer {
             terms: &mut self.terms,
