@@ -1,4 +1,4 @@
-//! Benchmarks of the generated kernels (issue 5): the MNIST-1D network of THEORY.md §8 and the
+//! Benchmarks of the generated kernels (issue 5): the MNIST-1D network of docs/theory.md §8 and the
 //! LagNet network, `cargo bench --bench kernels`.
 //!
 //! Throughput is reported in sample-steps (one Euler step of one sample): criterion's
@@ -30,7 +30,7 @@ use models::{LagNet, Mnist1dNet};
 use std::hint::black_box;
 use vle::{Bptt, Network, Rng, Scalar, Tape};
 
-/// Steps of THEORY.md §8: MNIST-1D and LagNet (whose τr = 0.1 forbids dt = 0.2).
+/// Steps of docs/theory.md §8: MNIST-1D and LagNet (whose τr = 0.1 forbids dt = 0.2).
 const DT_MNIST: f64 = 0.2;
 const DT_LAGNET: f64 = 0.01;
 /// Steps per MNIST-1D sample: 40 input values, each held for 9 steps.

@@ -1,4 +1,4 @@
-//! LagLine (THEORY.md §8, from GLE): a teacher–student chain x → h → out of two softplus
+//! LagLine (docs/theory.md §8, from GLE): a teacher–student chain x → h → out of two softplus
 //! neurons. Teacher W = (1, 2), τm = (1, 2), τr = 0.1 (both neurons lag); dt = 0.01, β = 0.01;
 //! the input is a train of smoothed steps. The student learns W and τm (τr fixed at the
 //! teacher's 0.1) with three learners on the same input stream, from the same start:
@@ -9,7 +9,7 @@
 //!   becomes for instantaneous neurons (τr = τm), applied to the lagging network: the forward
 //!   dynamics are unchanged, only the backward pass ignores the lag. The example first checks
 //!   that this rule reproduces the generated `online_step` to rounding on the same network
-//!   with τr set to τm, where the two must coincide (THEORY.md §5);
+//!   with τr set to τm, where the two must coincide (docs/theory.md §5);
 //! - **BPTT**: exact gradients of the simulated loss over consecutive windows, state carried
 //!   across windows (`ExactTrainer`; truncated BPTT, one SGD update per window).
 //!
@@ -135,7 +135,9 @@ fn run() -> Res<()> {
     let dir = out_dir(&args.out, "lagline")?;
     register_font()?;
 
-    println!("LagLine teacher-student (THEORY.md §8): x -> h -> out, two softplus GLE neurons");
+    println!(
+        "LagLine teacher-student (docs/theory.md §8): x -> h -> out, two softplus GLE neurons"
+    );
     println!(
         "teacher: W = ({}, {}), tau_m = ({}, {}), tau_r = 0.1; dt = {DT}, beta = {BETA}",
         TEACHER_W[0], TEACHER_W[1], TEACHER_TAU_M[0], TEACHER_TAU_M[1]

@@ -1,11 +1,11 @@
-//! LagNet (THEORY.md §8, from GLE): teacher–student 1 → 2 → 2 → 1, tanh hidden layers with one
+//! LagNet (docs/theory.md §8, from GLE): teacher–student 1 → 2 → 2 → 1, tanh hidden layers with one
 //! instantaneous (τr = τm = 1) and one lagging (τr = 0.1, τm = 1) neuron each, linear output;
 //! input a sum of three sines; dt = 0.01.
 //!
 //! 1. The errors: on the student's initial parameters, the local errors of the GLE error
 //!    neurons (generated `online_step`, read at `LayerInfo::local_error_offset`) against the
 //!    exact adjoint errors (generated `continuous_adjoint`) over time, for every hidden neuron.
-//!    THEORY.md §5 predicts equal phase and, for the lagging neurons, a gain larger by
+//!    docs/theory.md §5 predicts equal phase and, for the lagging neurons, a gain larger by
 //!    (1 + ω²τm²)/(1 + ω²τr²) at each input frequency.
 //! 2. Learning: the student learns W and b online with the local rule (`OnlineTrainer`) and
 //!    with exact gradients over windows (`ExactTrainer`, BPTT with the state carried), same
@@ -30,7 +30,7 @@ use vle::{
 };
 
 vle::vle_model! {
-    /// The LagNet of THEORY.md §8.
+    /// The LagNet of docs/theory.md §8.
     pub network LagNet {
         neuron Gle {
             param tau_m, tau_r;
@@ -99,7 +99,9 @@ fn run() -> Res<()> {
     let dir = out_dir(&args.out, "lagnet")?;
     register_font()?;
 
-    println!("LagNet teacher-student (THEORY.md §8): 1 -> 2 -> 2 -> 1, tanh hidden, linear out");
+    println!(
+        "LagNet teacher-student (docs/theory.md §8): 1 -> 2 -> 2 -> 1, tanh hidden, linear out"
+    );
     println!("hidden tau_m = 1, tau_r = (1, 0.1) per layer; dt = {DT}, beta = {BETA}");
     let input = Sines::new(AMPS.to_vec(), FREQS.to_vec(), vec![0.0, 1.3, 2.1]);
     let teacher = vle::init_params::<LagNet, f64>(args.seed + 1000);

@@ -1,4 +1,4 @@
-//! MNIST-1D with the GLE end-to-end network of THEORY.md §8, trained with the local rule
+//! MNIST-1D with the GLE end-to-end network of docs/theory.md §8, trained with the local rule
 //! (GLE's error neurons, online, one Adam update per time step) and/or the exact gradient
 //! (backpropagation through the Euler steps of each whole sequence, one Adam update per batch).
 //!
@@ -16,11 +16,11 @@
 //!   τm = τr = 1.2 — and 10 linear instantaneous outputs (τm = τr = 1.2), cross-entropy of the
 //!   softmax; time constants fixed, W and b learned; no nudging (γ = 0), β = 1. Layers 2–6 are
 //!   tanh; the first hidden layer is linear, as in the published code (its input layer has no
-//!   activation; THEORY.md says "tanh units" for all six). Linear h1 measured 2–10 points higher
+//!   activation; docs/theory.md says "tanh units" for all six). Linear h1 measured 2–10 points higher
 //!   online accuracy in each of the first 6 epochs (RESULTS.md).
 //! - input: the published code regenerates MNIST-1D with 360 points (final interpolation to
 //!   72/dt points) and feeds one value per step: the default here (`--length 360 --hold 1`).
-//!   THEORY.md §8 instead holds each of the 40 values for 9 steps (`--length 40 --hold 9`);
+//!   docs/theory.md §8 instead holds each of the 40 values for 9 steps (`--length 40 --hold 9`);
 //!   with that input the local update of the input weights points away from the gradient
 //!   (RESULTS.md, "held input"). The generator repeats the `mnist1d` package's random
 //!   stream and arithmetic, so `--data-seed 42` (the default) is the published code's
@@ -36,7 +36,7 @@
 //!   rest, batch-mean, one Adam update per batch, same learning rate (`--lr` to change).
 //! - the published code halves the learning rate when the test loss has not improved for 3
 //!   epochs (PyTorch's ReduceLROnPlateau, patience 2, no floor: the rate anneals towards
-//!   PyTorch's `eps` of 1e-8); not in THEORY.md. Default here: the same (`--min-lr` sets a
+//!   PyTorch's `eps` of 1e-8); not in docs/theory.md. Default here: the same (`--min-lr` sets a
 //!   floor, `--scheduler none` switches it off).
 //! - initialisation: weights uniform in ±1/√fan_in, biases too (PyTorch's `nn.Linear`, the
 //!   published code; `--bias-init zero` for `vle::init_params`' zero biases).
@@ -73,7 +73,7 @@ use vle::{
 };
 
 vle::vle_model! {
-    /// The GLE end-to-end MNIST-1D network (THEORY.md §8).
+    /// The GLE end-to-end MNIST-1D network (docs/theory.md §8).
     pub network Mnist1dNet {
         neuron Gle {
             param tau_m, tau_r;
@@ -127,7 +127,7 @@ enum BiasInit {
     Zero,
 }
 
-/// Train the GLE network of THEORY.md §8 on MNIST-1D (or your own data).
+/// Train the GLE network of docs/theory.md §8 on MNIST-1D (or your own data).
 #[derive(Parser, Debug)]
 #[command(version)]
 struct Args {
@@ -168,7 +168,7 @@ struct Args {
     #[arg(long, default_value_t = 42)]
     data_seed: u32,
     /// Length of the generated sequences: 360 points, one per step, as the published code;
-    /// `--length 40 --hold 9` is THEORY.md's held input.
+    /// `--length 40 --hold 9` is docs/theory.md's held input.
     #[arg(long, default_value_t = 360)]
     length: usize,
     /// Steps each input value is held.
@@ -272,7 +272,7 @@ fn train_signal(data: &Dataset, i: usize, hold: usize, dt: f64) -> HeldSequence 
 ///    entries per tensor; both are exact derivatives of the same computation, so they agree to
 ///    rounding (tolerance 1e-9 relative to the tensor's largest entry);
 /// 2. how the local rule lines up with the exact gradient: both summed over whole sequences of
-///    `samples` training samples, cosine per tensor (reported, not asserted: THEORY.md §5's
+///    `samples` training samples, cosine per tensor (reported, not asserted: docs/theory.md §5's
 ///    gain distortion makes it task-dependent — with input held piecewise constant the input
 ///    weights' local update is nearly orthogonal to the gradient, see RESULTS.md).
 fn gradient_checks(
@@ -368,7 +368,7 @@ fn alignment(
 /// Per layer, on training sample 0: the local errors ε of the online rule against the exact
 /// (continuous-time) adjoint errors of the same layer — RMS ratio and roughness
 /// Σ(xₙ − xₙ₋₁)² / (4 Σ xₙ²) (0 for a smooth signal, ½ for white noise, 1 at the Nyquist
-/// frequency) over the middle 80 % of the sequence. THEORY.md §5: the error neuron multiplies
+/// frequency) over the middle 80 % of the sequence. docs/theory.md §5: the error neuron multiplies
 /// high frequencies by up to τm/τr where the adjoint attenuates them, so where the local
 /// errors are much rougher and larger than the adjoint's, that gain is what misleads them.
 fn error_spectra(data: &Dataset, hold: usize, dt: f64, p: &[f64]) -> Result<(), Box<dyn Error>> {
@@ -893,7 +893,7 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
     if args.bias_init == BiasInit::FanIn {
         init_biases_fan_in::<Net, T>(&mut p, seed)?;
     }
-    // dt must not exceed any time constant (THEORY.md §6): refused before any work.
+    // dt must not exceed any time constant (docs/theory.md §6): refused before any work.
     vle::validate_params::<Net, T>(&p, dt)?;
     let mut optimizer = Adam::<T>::new(setup.lr, learnable_mask::<Net>());
     let mut rng = Rng::new(seed ^ 0x05EE_D0FB_A7C4);

@@ -273,7 +273,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     println!("  {:<14} {cosine_all:>8.4}", "all learned");
     println!(
         "(τr = τm neurons: the local rule is exact up to discretisation; the lagging neuron's \
-         error has the right phase but a larger gain, THEORY.md §5)"
+         error has the right phase but a larger gain, docs/theory.md §5)"
     );
 
     let seconds = started.elapsed().as_secs_f64();

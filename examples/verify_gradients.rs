@@ -90,7 +90,7 @@ fn verify<N: Network>(seed: u64, quick: bool) -> Summary {
     } else {
         check::<N>().seed(seed).cases(2).max_entries(16).try_run()
     };
-    // The local rule in the slow regime ω·τ ≪ 1 of THEORY.md §5, where it should approach the
+    // The local rule in the slow regime ω·τ ≪ 1 of docs/theory.md §5, where it should approach the
     // exact gradient: a long window, low frequencies, gradients only.
     let slow = check::<N>()
         .seed(seed)

@@ -1,4 +1,4 @@
-//! THEORY.md §7: one linear GLE neuron under sinusoidal input, started in its periodic steady
+//! docs/theory.md §7: one linear GLE neuron under sinusoidal input, started in its periodic steady
 //! state. The loss L = ∫₀ᵀ ½(ŭ − y)² dt over whole periods has closed-form gradients in w, τm and
 //! τr (steady-state part plus the decaying transient that a perturbed parameter starts).
 mod models;

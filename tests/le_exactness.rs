@@ -1,4 +1,4 @@
-//! THEORY.md §5: with τr = τm (LE) the phase-matched inversion is the identity, so the local
+//! docs/theory.md §5: with τr = τm (LE) the phase-matched inversion is the identity, so the local
 //! errors equal instantaneous backpropagation at every step, for any dt:
 //! ε_L = β φ'_L (y − r_L) and ε_l = φ'_l ⊙ W_{l+1}ᵀ ε_{l+1}, where every layer reads the error
 //! of the layer above from the previous step (the discrete scheme's one step of delay).

@@ -1,4 +1,4 @@
-//! THEORY.md §5: under sinusoidal drive, the local error of a lagging neuron (τr < τm) and its
+//! docs/theory.md §5: under sinusoidal drive, the local error of a lagging neuron (τr < τm) and its
 //! exact adjoint error have the same phase relative to the error arriving from above, and gains
 //! in the ratio (1 + ω²τm²)/(1 + ω²τr²). Measured as complex amplitudes at ω over whole periods
 //! in steady state: the local filter ε/ê should be 1/H(iω), the adjoint e/ê should be H(−iω),

@@ -1,4 +1,4 @@
-//! vle-verify on the LagNet of THEORY.md §8: the generated exact discrete gradient against the
+//! vle-verify on the LagNet of docs/theory.md §8: the generated exact discrete gradient against the
 //! dual-number reference, the local rule's cosine with it, and the continuous adjoint against
 //! finite differences of the continuous loss.
 
@@ -54,7 +54,7 @@ fn zoo_exact_gradients_match_the_dual_reference() {
     }
 }
 
-/// THEORY.md §5: when ω·max(τm, τr) ≪ 1 the local errors approach the adjoint, so the local
+/// docs/theory.md §5: when ω·max(τm, τr) ≪ 1 the local errors approach the adjoint, so the local
 /// rule's gradient over a long window lines up with the exact gradient. (In the default band,
 /// up to 2 cycles per unit time, the gain distortion (1 + ω²τm²)/(1 + ω²τr²) of the lagging
 /// neurons reaches ~30 and the cosine is far lower; that is measured, not asserted.)
@@ -72,7 +72,7 @@ fn lagnet_local_rule_aligns_with_the_exact_gradient_for_slow_signals() {
     assert!(report.worst_relative_error() <= 1e-9);
 }
 
-/// The Dopri5 references of the continuous problem on LagNet (THEORY.md §4, §6): the
+/// The Dopri5 references of the continuous problem on LagNet (docs/theory.md §4, §6): the
 /// generated Euler forward and the generated discrete gradient converge to them at first
 /// order, the generated continuous adjoint (RK4) at fourth order, and the numerical adjoint
 /// agrees with finite differences of the Dopri5 loss. `run()` asserts all of that; the

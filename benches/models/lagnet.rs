@@ -1,9 +1,9 @@
-//! The LagNet of THEORY.md §8.
+//! The LagNet of docs/theory.md §8.
 
 use vle::vle_model;
 
 vle_model! {
-    /// The LagNet of THEORY.md §8.
+    /// The LagNet of docs/theory.md §8.
     pub network LagNet {
         neuron Gle {
             param tau_m, tau_r;

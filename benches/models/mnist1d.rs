@@ -1,11 +1,11 @@
-//! The MNIST-1D network of THEORY.md §8, the benchmarks' main model (also what
+//! The MNIST-1D network of docs/theory.md §8, the benchmarks' main model (also what
 //! `benches/compile_cost/run.sh` compiles on its own).
 #![allow(dead_code)]
 
 use vle::vle_model;
 
 vle_model! {
-    /// The MNIST-1D network of THEORY.md §8: 1 input, 6 × 53 tanh units (17 instantaneous with
+    /// The MNIST-1D network of docs/theory.md §8: 1 input, 6 × 53 tanh units (17 instantaneous with
     /// τm = τr = 1.2; 36 memory units with τr = dt = 0.2 and τm = 0.6 or 1.2), 10 linear outputs.
     pub network Mnist1dNet {
         neuron Gle {

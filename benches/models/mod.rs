@@ -1,4 +1,4 @@
-//! The networks the benchmarks run (THEORY.md §8 shapes).
+//! The networks the benchmarks run (docs/theory.md §8 shapes).
 #![allow(dead_code, unused_imports)]
 
 mod lagnet;

@@ -2,7 +2,7 @@
 """Peer implementations of the vle MNIST-1D kernels (issue 5): PyTorch (eager) and JAX (jit,
 lax.scan), with exactly the discrete semantics of the code `vle_model!` generates.
 
-The network (benches/models/mod.rs, THEORY.md §8): input 1, six tanh layers of 53 GLE units
+The network (benches/models/mod.rs, docs/theory.md §8): input 1, six tanh layers of 53 GLE units
 (17 with tau_m = tau_r = 1.2; 18 with tau_m = 0.6, tau_r = 0.2; 18 with tau_m = 1.2,
 tau_r = 0.2), 10 identity outputs (tau_m = tau_r = 1.2), cross-entropy of softmax(r_out).
 
@@ -14,7 +14,7 @@ output). Every layer reads the previous step's rates r_{l-1} (r_0 = x):
     input_l = W_l r_{l-1} + b_l,  a = (input_l - u_l)/tau_m
     p_l <- u_l + tau_r a,         u_l <- u_l + dt a
 
-The online step (local rule, THEORY.md §5) reads the errors in transit sent in the previous
+The online step (local rule, docs/theory.md §5) reads the errors in transit sent in the previous
 step, g_l = -W_{l+1}^T eps_{l+1} (hidden), and g_L = beta (sum(y) softmax(r_L) - y) (output),
 then per layer, with R' = 1 - r^2 (1 for the output):
     e_hat = -g R',  dv = (e_hat - v)/tau_r,  eps = v + tau_m dv,  v <- v + dt dv

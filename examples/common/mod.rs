@@ -163,7 +163,7 @@ pub fn tanh_prime(z: f64) -> f64 {
 /// feed-forward network of GLE neurons (state `u`, mismatch e = u + τm u̇ − input, prospective
 /// ŭ = u + τr u̇, rate r = φ(ŭ)) with an `mse` loss on the output layer.
 ///
-/// It is the local rule of THEORY.md §5 with every error neuron replaced by the identity,
+/// It is the local rule of docs/theory.md §5 with every error neuron replaced by the identity,
 /// ε_l = ê_l = φ'_l(ŭ_l) ⊙ (Σ_post W_postᵀ ε_post) (top layer: β φ'_L ⊙ (y − r_L)), and the same
 /// plasticity: ΔW = −dt ε r_preᵀ, Δb = −dt ε, Δτm = dt ε ⊙ u̇, Δτr = −dt ê ⊙ u̇ (gradient
 /// estimates, descend with `p -= lr · grad`). For τr = τm the GLE error neuron *is* the
@@ -172,7 +172,7 @@ pub fn tanh_prime(z: f64) -> f64 {
 /// ignores the neurons' lag in the backward pass (the errors arrive with the wrong phase),
 /// which is the baseline GLE improves on.
 ///
-/// The discrete timing is that of the generated code (THEORY.md §6): all quantities from the
+/// The discrete timing is that of the generated code (docs/theory.md §6): all quantities from the
 /// state before the step, each layer reading the error the layers above sent in the previous
 /// step (−Wᵀε with that step's weights, before the caller's update); the forward step is the
 /// generated [`Network::euler_step`].

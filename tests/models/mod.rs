@@ -4,7 +4,7 @@
 use vle::vle_model;
 
 vle_model! {
-    /// The LagNet of THEORY.md §8: 1 → 2 → 2 → 1, tanh hidden layers with one instantaneous
+    /// The LagNet of docs/theory.md §8: 1 → 2 → 2 → 1, tanh hidden layers with one instantaneous
     /// (τr = τm) and one lagging (τr < τm) neuron each, linear output.
     pub network LagNet {
         neuron Gle {
@@ -95,7 +95,7 @@ vle_model! {
 }
 
 vle_model! {
-    /// One linear GLE neuron driven by the input (THEORY.md §7, closed forms).
+    /// One linear GLE neuron driven by the input (docs/theory.md §7, closed forms).
     pub network Linear {
         neuron Gle {
             param tau_m, tau_r;
@@ -113,7 +113,7 @@ vle_model! {
 
 vle_model! {
     /// A chain x → h → out of linear neurons: h lags (τr < τm), out is instantaneous, so the
-    /// error reaching h is a pure sinusoid under sinusoidal drive (THEORY.md §5 phase/gain).
+    /// error reaching h is a pure sinusoid under sinusoidal drive (docs/theory.md §5 phase/gain).
     pub network Chain {
         neuron Gle {
             param tau_m, tau_r;

@@ -39,7 +39,7 @@ vle_model! {
 }
 
 vle_model! {
-    /// The LagLine of THEORY.md §8: two softplus neurons in a chain 1 → 1 → 1, τm = (1, 2),
+    /// The LagLine of docs/theory.md §8: two softplus neurons in a chain 1 → 1 → 1, τm = (1, 2),
     /// τr = 0.1; W and τm learnt.
     pub network ZooLagLine {
         neuron Gle {

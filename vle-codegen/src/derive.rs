@@ -1,5 +1,5 @@
 //! Symbolic derivation for one layer: from its neuron declaration (with the layer's activation
-//! bindings) to the expressions every kernel needs (THEORY.md §4–§6).
+//! bindings) to the expressions every kernel needs (`vle::_theory` §4–§6).
 //!
 //! Per neuron everything is scalar: the only coupling between neurons is the synaptic input
 //! `input = Σ W r_pre + b`, which the emitter handles; here `input` is a symbol. The network-level
@@ -967,7 +967,7 @@ impl NeuronSym {
         self.g.subs(e, &map)
     }
 
-    /// s' = s + dt f, p' = prosp(s, f): the layer-synchronous Euler step (THEORY.md §6).
+    /// s' = s + dt f, p' = prosp(s, f): the layer-synchronous Euler step (`vle::_theory` §6).
     pub fn euler(&mut self) -> EulerExprs {
         let g = &mut self.g;
         let s_next: Vec<Expr> = self
@@ -1052,7 +1052,7 @@ impl NeuronSym {
         self.g.subs(self.rate, &[(self.p, p_val)])
     }
 
-    /// The exact adjoint (THEORY.md §4) in momentum form: with 𝓛 = Σ λ_j m_j + g_r R,
+    /// The exact adjoint (`vle::_theory` §4) in momentum form: with 𝓛 = Σ λ_j m_j + g_r R,
     /// P_k = ∂𝓛/∂ṡ_k determines λ, and dP_k/dt = ∂𝓛/∂s_k.
     pub fn adjoint(&mut self) -> Option<AdjointExprs> {
         let costate: Vec<Expr> = self
@@ -1155,7 +1155,7 @@ impl NeuronSym {
         Jacobians { a, b, c, ps, pds }
     }
 
-    /// The local rule (THEORY.md §5 generalised): the error neuron is the neuron's own
+    /// The local rule (`vle::_theory` §5 generalised): the error neuron is the neuron's own
     /// input→prospective filter, linearised at the current state and run as its inverse:
     /// A v̇ + B v + C ε = 0 and ∂p/∂s·v + ∂p/∂ṡ·v̇ = ê, solved for (v̇, ε). For GLE this is
     /// τr v̇ = −v + ê, ε = v + τm v̇. Returns `None` when the inversion is not causal

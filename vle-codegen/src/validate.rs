@@ -753,7 +753,7 @@ fn check_energy(
             if (sign * factor.unwrap_or(f64::NAN) - 0.5).abs() > 0.0 {
                 errors.push(syn::Error::new(
                     t.span(),
-                    "the mismatch part of the energy is `0.5 * sum_sq(...)` (½ Σ‖e‖², THEORY.md §3); other weights are not supported",
+                    "the mismatch part of the energy is `0.5 * sum_sq(...)` (½ Σ‖e‖², `vle::_theory` §3); other weights are not supported",
                 ));
             }
             let mut listed = Vec::new();

@@ -44,7 +44,7 @@ fn snapshot(name: &str, tokens: TokenStream) {
 #[test]
 fn lagnet() {
     let model = quote! {
-        /// The LagNet of THEORY.md §8: 1 → 2 → 2 → 1, tanh hidden layers with one instantaneous
+        /// The LagNet of docs/theory.md §8: 1 → 2 → 2 → 1, tanh hidden layers with one instantaneous
         /// (τr = τm) and one lagging (τr < τm) neuron each, linear output.
         pub network LagNet {
             neuron Gle {

@@ -1,4 +1,4 @@
-//! The continuous adjoint sweep (THEORY.md §4): RK4 forward on the continuous system, then the
+//! The continuous adjoint sweep (`vle::_theory` §4): RK4 forward on the continuous system, then the
 //! costate P backward from P(T) = 0 with RK4 in reversed time, the gradient integrated as an
 //! extra component of the same RK4 system (Simpson weights 1/6, 4/6, 1/6 over each step when
 //! the density does not depend on P).

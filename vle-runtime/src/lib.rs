@@ -8,7 +8,7 @@
 //! - [`params`]: initialisation, validation and clamping of the flat parameter vector.
 //! - [`sim`]: forward simulation (Euler reference scheme or RK4 on the continuous system).
 //! - [`exact`]: exact discrete gradients (backpropagation through the Euler steps).
-//! - [`continuous`]: the continuous adjoint sweep of THEORY.md §4.
+//! - [`continuous`]: the continuous adjoint sweep of `vle::_theory` §4.
 //! - [`parallel`]: a batch split over cores (rayon).
 //! - [`train`]: online training with the local rule, and training with exact gradients.
 //! - [`checkpoint`]: saving and loading parameters, optimizer and trainer state to resume runs.

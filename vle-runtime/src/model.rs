@@ -93,7 +93,7 @@ impl<N: Network, T: Scalar> Deref for Params<N, T> {
 }
 
 /// The per-sample state of network `N` (discrete state and the local rule's error neurons),
-/// zero-initialised as in THEORY.md §6.
+/// zero-initialised as in `vle::_theory` §6.
 #[derive(Clone, Debug)]
 pub struct State<N: Network, T: Scalar = f64> {
     /// The discrete state (ODE states, then the carried prospective values).

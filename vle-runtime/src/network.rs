@@ -6,7 +6,7 @@
 //! per-sample functions generic over the [`Scalar`] type. Layout inside those slices belongs to
 //! the generated code and is described by [`ParamInfo`] and [`LayerInfo`].
 //!
-//! Time discretisation (the reference scheme of THEORY.md §6): per step of length `dt`, every
+//! Time discretisation (the reference scheme of `vle::_theory` §6): per step of length `dt`, every
 //! layer reads the *previous* step's presynaptic quantities (one `dt` of delay per layer in each
 //! direction). The discrete state of generated networks holds first the declared ODE states of
 //! every layer, then the prospective quantity `p` of every layer (from which the rate
@@ -211,7 +211,7 @@ pub trait Network: 'static {
     /// this way. Fills all of `state` with NaN when [`Network::CONTINUOUS`] is false.
     fn refresh_prospective<T: Scalar>(p: &[T], state: &mut [T], x: &[T]);
 
-    /// Right-hand side of the exact continuous adjoint (THEORY.md §4) in momentum form, at
+    /// Right-hand side of the exact continuous adjoint (`vle::_theory` §4) in momentum form, at
     /// continuous state `c` (length [`Network::CONT`]), input `x`, target `y` and loss weight
     /// `beta` (𝓛 = βℓ + Σ λ·(Mṡ − f)): `costate` holds P = ∂𝓛/∂ṡ per ODE state (length
     /// `CONT`). Overwrites `dcostate` with dP/dt = ∂𝓛/∂s (length `CONT`), `errors` with the
@@ -233,7 +233,7 @@ pub trait Network: 'static {
         grad_density: &mut [T],
     );
 
-    /// One step of online learning with the local rule (THEORY.md §5), in place, with input
+    /// One step of online learning with the local rule (`vle::_theory` §5), in place, with input
     /// `x = x_n` and target `y = y_n` (the target of the current `state_n`): the rate
     /// sensitivities from `beta · ∂ℓ/∂r` and from the errors the layers above sent in the
     /// previous step (one step of delay), the error neurons' Euler step (their states and the

@@ -125,7 +125,7 @@ pub fn init_biases_fan_in<N: Network, T: Scalar>(params: &mut [T], seed: u64) ->
 }
 
 /// Checks the length, that every entry is finite, and every time constant satisfies
-/// 0 < τ and dt ≤ τ (explicit Euler, THEORY.md §6). Errors name the tensor and entry.
+/// 0 < τ and dt ≤ τ (explicit Euler, `vle::_theory` §6). Errors name the tensor and entry.
 pub fn validate_params<N: Network, T: Scalar>(p: &[T], dt: f64) -> Result<()> {
     check_len("the parameter vector", N::PARAMS, p.len())?;
     if !(dt.is_finite() && dt > 0.0) {

@@ -167,7 +167,7 @@ impl Signal for SumOfSines {
 }
 
 /// A sequence of input vectors, each held for `hold` steps of `dt` from `t0`, with one target
-/// for the whole sequence (MNIST-1D of THEORY.md §8: 40 values × 9 steps of dt = 0.2).
+/// for the whole sequence (MNIST-1D of `vle::_theory` §8: 40 values × 9 steps of dt = 0.2).
 /// Before `t0` the first vector is given, after the end the last one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeldSequence {

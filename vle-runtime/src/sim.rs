@@ -10,7 +10,7 @@ use crate::{Network, Scalar};
 /// Time-stepping scheme.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scheme {
-    /// [`Network::euler_step`]: the layer-synchronous reference discretisation (THEORY.md §6).
+    /// [`Network::euler_step`]: the layer-synchronous reference discretisation (`vle::_theory` §6).
     Euler,
     /// Classical RK4 on the continuous system [`Network::rhs`], inputs at t, t+dt/2, t+dt,
     /// then [`Network::refresh_prospective`] with the input at t+dt.

@@ -377,7 +377,7 @@ impl<N: Network> Check<N> {
         self
     }
     /// Frequency band of the random input and target sines, in cycles per unit time (default
-    /// 0.1..2). The local rule approaches the exact gradient when ω·τ ≪ 1 (THEORY.md §5):
+    /// 0.1..2). The local rule approaches the exact gradient when ω·τ ≪ 1 (`vle::_theory` §5):
     /// a low band measures that regime, the default band includes strong gain distortion.
     pub fn frequencies(mut self, lo: f64, hi: f64) -> Self {
         self.frequencies = (lo, hi);

@@ -1,6 +1,6 @@
 //! # vle-verify
 //!
-//! Independent checks of what `vle_model!` generates (THEORY.md §4–§7): for *your* model,
+//! Independent checks of what `vle_model!` generates (`vle::_theory` §4–§7): for *your* model,
 //! whether the derived gradients are right, and how closely the local learning rules follow
 //! the exact gradient. One test in your CI:
 //!
@@ -42,7 +42,7 @@
 //! | (3) vs (2) | 1e-6 relative to max \|dL/dθ\| | both accurate to ~rtol·\|L\|/h; validates the references |
 //! | generated discrete gradient vs (3) | order 1 ± 0.2 | the discrete loss is an O(dt) quadrature of the continuous one |
 //! | generated continuous adjoint (RK4) vs (3) | order 4 ± [`check::RK4_ORDER_BAND`], or ≤ [`check::CONVERGENCE_FLOOR`]·rtol | RK4 is fourth order until it reaches the reference's accuracy |
-//! | local rule vs exact gradient | cosine reported; asserted with [`Check::min_cosine`] | THEORY.md §5: exact only for LE units or ω·τ ≪ 1 |
+//! | local rule vs exact gradient | cosine reported; asserted with [`Check::min_cosine`] | `vle::_theory` §5: exact only for LE units or ω·τ ≪ 1 |
 //!
 //! Orders are measured on three step sizes dt/m, dt/2m, dt/4m over the same window (m makes
 //! the first ≤ τ_min/8), halving further (up to 6 step sizes) while a case is still

@@ -1,7 +1,7 @@
 //! References of the *continuous* problem, solved by Dopri5 ([`crate::ode`]) at tight
 //! tolerance; none calls generated derivative code.
 //!
-//! The continuous problem (THEORY.md §4, ARCHITECTURE.md): continuous state c (the first
+//! The continuous problem (`vle::_theory` §4, ARCHITECTURE.md): continuous state c (the first
 //! [`Network::CONT`] entries of the discrete state), c(t0) = 0, ċ = F(c, x(t); θ) given by
 //! [`Network::rhs`], and
 //!

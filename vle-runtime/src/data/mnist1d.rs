@@ -1,4 +1,4 @@
-//! MNIST-1D (Greydanus 2020), generated procedurally and seeded (THEORY.md §8).
+//! MNIST-1D (Greydanus 2020), generated procedurally and seeded (`vle::_theory` §8).
 //!
 //! Ten digit templates of 12 points are turned into noisy, shifted, scaled, sheared sequences:
 //!

@@ -1,4 +1,4 @@
-//! A hand-written network for the runtime's tests: one input, one GLE neuron (THEORY.md §2).
+//! A hand-written network for the runtime's tests: one input, one GLE neuron (docs/theory.md §2).
 //!
 //!   τm u̇ = −u + w x + b,   ŭ = u + τr u̇,   r = tanh(ŭ),   ℓ = ½(r − y)²
 //!
