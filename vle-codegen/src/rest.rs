@@ -75,7 +75,7 @@ pub fn check_layer_at_rest(
         .iter()
         .any(|s| s.kind == SourceKind::Recurrent);
     let mut kernels = kernel_exprs(&mut sym, local.is_some(), recurrent);
-    kernels.extend(jac.iter().flatten().flatten());
+    kernels.extend(jac.iter().flatten().flatten().map(|&e| (Part::Local, e)));
     let activations = bound_activations(decl, &model.functions);
 
     let mut checked: Vec<Vec<u64>> = Vec::new();
@@ -99,12 +99,16 @@ pub fn check_layer_at_rest(
         if p_rest.is_finite() && p_rest != 0.0 {
             ps.push(p_rest);
         }
-        let finite = ps.iter().all(|&p| {
-            kernels
-                .iter()
-                .all(|&e| at.eval_with_dstates(&sym, &f_rest, e, p).is_finite())
-        }) && p_rest.is_finite();
-        if !finite {
+        let failing = ps
+            .iter()
+            .find_map(|&p| {
+                kernels
+                    .iter()
+                    .find(|(_, e)| !at.eval_with_dstates(&sym, &f_rest, *e, p).is_finite())
+                    .map(|(part, _)| *part)
+            })
+            .or((!p_rest.is_finite()).then_some(Part::Forward));
+        if let Some(part) = failing {
             let mut loc = Locator {
                 neuron,
                 functions: &model.functions,
@@ -154,6 +158,25 @@ pub fn check_layer_at_rest(
                                 neuron.name,
                                 layer.name,
                                 sym.states.join("), d(")
+                            ),
+                        ),
+                    )
+                }
+                None if part == Part::Local => {
+                    let prosp = &neuron.prospectives[0].name;
+                    (
+                        format!("rest {} {:?}", neuron.name, prosp.span()),
+                        syn::Error::new(
+                            prosp.span(),
+                            format!(
+                                "neuron `{}` in layer `{}` at {desc}: the local rule is not finite \
+                                 at rest (all states and the input zero, where every simulation \
+                                 starts): it inverts the input→prospective filter, and the \
+                                 dependence of `{prosp}` on the input through d(state) vanishes \
+                                 at these parameter values (e.g. a coefficient of d(u) that is 0); \
+                                 give the d(state) terms of `{prosp}` coefficients that are \
+                                 non-zero, e.g. a time constant (`u + tau_r * d(u)`)",
+                                neuron.name, layer.name
                             ),
                         ),
                     )
@@ -232,37 +255,50 @@ pub fn rates_at_rest(layer: &Layer) -> Vec<f64> {
     out
 }
 
+/// The kernels an expression belongs to: what an error names when no operation of the source
+/// is found to blame.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// The forward dynamics and the prospective value.
+    Forward,
+    /// The rate and its derivatives.
+    Rate,
+    /// The reverse mode of the Euler step and the exact continuous adjoint.
+    Adjoint,
+    /// The local rule: the error neuron and the local gradients.
+    Local,
+}
+
 /// Every expression a kernel evaluates for one neuron: forward dynamics, prospective value and
 /// rate with their derivatives (the Euler step's reverse mode, the exact adjoint, the local
 /// rule).
-fn kernel_exprs(sym: &mut NeuronSym, causal: bool, recurrent: bool) -> Vec<Expr> {
+fn kernel_exprs(sym: &mut NeuronSym, causal: bool, recurrent: bool) -> Vec<(Part, Expr)> {
     let mut out = Vec::new();
+    let mut add = |part: Part, es: &[Expr]| out.extend(es.iter().map(|&e| (part, e)));
     let fwd = sym.euler();
-    out.extend(&fwd.s_next);
-    out.push(fwd.p_next);
-    let adj = sym.euler_adjoint(&fwd);
-    out.extend(&adj.a_s);
-    out.push(adj.a_input);
-    out.extend(&adj.a_theta);
-    let re = sym.rate_exprs();
-    out.push(re.r);
-    out.push(re.r_dp);
-    out.extend(&re.r_dtheta);
+    add(Part::Forward, &fwd.s_next);
+    add(Part::Forward, &[fwd.p_next]);
     let (f, p) = sym.continuous();
-    out.extend(f);
-    out.push(p);
+    add(Part::Forward, &f);
+    add(Part::Forward, &[p]);
+    let re = sym.rate_exprs();
+    add(Part::Rate, &[re.r, re.r_dp]);
+    add(Part::Rate, &re.r_dtheta);
+    let adj = sym.euler_adjoint(&fwd);
+    add(Part::Adjoint, &adj.a_s);
+    add(Part::Adjoint, &[adj.a_input]);
+    add(Part::Adjoint, &adj.a_theta);
     if let Some(a) = sym.adjoint() {
-        out.extend(a.lambda);
-        out.extend(a.d_costate);
-        out.push(a.q);
-        out.extend(a.grad_theta);
+        add(Part::Adjoint, &a.lambda);
+        add(Part::Adjoint, &a.d_costate);
+        add(Part::Adjoint, &[a.q]);
+        add(Part::Adjoint, &a.grad_theta);
     }
     if causal {
         if let Some(l) = sym.local(recurrent) {
-            out.push(l.e_hat);
-            out.extend(l.dv);
-            out.push(l.eps);
-            out.extend(l.grad_theta);
+            add(Part::Local, &[l.e_hat, l.eps]);
+            add(Part::Local, &l.dv);
+            add(Part::Local, &l.grad_theta);
         }
     }
     out

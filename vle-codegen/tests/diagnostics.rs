@@ -184,6 +184,25 @@ fn parameter_values_that_make_a_model_singular_are_named() {
 }
 
 #[test]
+fn a_local_inversion_singular_at_a_parameter_value_is_refused_on_the_prospective_quantity() {
+    // k = 0 in one neuron of `h`: the prospective quantity does not see d(u) there, and the
+    // error neuron divides by that coefficient.
+    let msg = single(
+        &gle("u + k * d(u)", "phi(ubreve)", ""),
+        "ubreve",
+        "prospective ubreve",
+    );
+    contains_all(
+        &msg,
+        &[
+            "layer `h`",
+            "k = 0.0",
+            "the local rule is not finite at rest",
+        ],
+    );
+}
+
+#[test]
 fn a_neuron_mistake_shared_by_layers_is_one_error() {
     // Both layers use Gle: the mistake is in the neuron, reported once.
     let src = gle(PROSP, "relu(ubreve)", "");
