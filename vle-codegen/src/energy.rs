@@ -87,28 +87,52 @@ pub fn check_energy(
                     "the mismatch part of the energy is `0.5 * sum_sq(...)` (½ Σ‖e‖², `vle::_theory` §3); other weights are not supported",
                 ));
             }
-            let mut listed = Vec::new();
+            let mut listed: Vec<String> = Vec::new();
+            let mut unknown = Vec::new();
             for a in args {
                 match a {
+                    MathExpr::Var(id) if listed.contains(&id.to_string()) => {
+                        errors.push(syn::Error::new(
+                            id.span(),
+                            format!("`{id}` is listed twice in `sum_sq(...)`; list it once"),
+                        ))
+                    }
                     MathExpr::Var(id) if all_mismatches.contains(&id.to_string()) => {
                         listed.push(id.to_string())
                     }
-                    other => errors.push(syn::Error::new(
-                        other.span(),
-                        format!(
-                            "`sum_sq` takes mismatch names; the mismatches are: {}",
-                            all_mismatches.join(", ")
-                        ),
-                    )),
+                    other => unknown.push(other),
                 }
             }
-            for m in &all_mismatches {
-                if !listed.contains(m) {
-                    errors.push(syn::Error::new(
-                        func.span(),
-                        format!("the energy must contain every mismatch: `{m}` is missing from `sum_sq(...)`"),
-                    ));
-                }
+            let mut missing: Vec<&String> = all_mismatches
+                .iter()
+                .filter(|m| !listed.contains(m))
+                .collect();
+            // A misspelled mismatch and the one it leaves out are one mistake.
+            for other in unknown {
+                let guess = match other {
+                    MathExpr::Var(id) => {
+                        crate::names::closest(&id.to_string(), missing.iter().map(|m| m.as_str()))
+                            .map(str::to_owned)
+                    }
+                    _ => None,
+                };
+                let msg = match guess {
+                    Some(g) => {
+                        missing.retain(|m| **m != g);
+                        format!("`{other}` is not a mismatch; did you mean `{g}`, which `sum_sq(...)` leaves out?")
+                    }
+                    None => format!(
+                        "`sum_sq` takes mismatch names; the mismatches are: {}",
+                        all_mismatches.join(", ")
+                    ),
+                };
+                errors.push(syn::Error::new(other.span(), msg));
+            }
+            for m in missing {
+                errors.push(syn::Error::new(
+                    func.span(),
+                    format!("the energy must contain every mismatch: `{m}` is missing from `sum_sq(...)`"),
+                ));
             }
             continue;
         }

@@ -77,6 +77,36 @@ pub fn builtins_list() -> String {
         .join(", ")
 }
 
+/// The candidate closest to `name` by edit distance, if close enough to be a misspelling of it
+/// (at most half the shorter name's length, and at least 2 edits allowed): then a mistyped name
+/// and the name it leaves out are one mistake, reported once.
+pub fn closest<'c>(name: &str, candidates: impl IntoIterator<Item = &'c str>) -> Option<&'c str> {
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|&(d, c)| d <= (name.chars().count().min(c.chars().count()) / 2).max(2))
+        .min_by_key(|&(d, _)| d)
+        .map(|(_, c)| c)
+}
+
+/// Levenshtein distance.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (diag + usize::from(ca != cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 fn is_reserved(name: &str) -> bool {
     RESERVED.contains(&name) || RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
@@ -294,6 +324,17 @@ mod tests {
             .filter(|n| Func::from_name(n).is_none())
             .collect();
         assert_eq!(others, ["identity", "pow"]);
+    }
+
+    #[test]
+    fn misspellings_are_matched_and_other_names_are_not() {
+        assert_eq!(closest("tau_x", ["tau_r", "tau_m"]), Some("tau_r"));
+        assert_eq!(closest("taum", ["k", "tau_m"]), Some("tau_m"));
+        assert_eq!(closest("phy", ["phi"]), Some("phi"));
+        assert_eq!(closest("e_b2", ["e_b"]), Some("e_b"));
+        assert_eq!(closest("gain", ["tau_r"]), None);
+        assert_eq!(closest("x", []), None);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
     #[test]

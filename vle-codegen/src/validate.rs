@@ -328,6 +328,7 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
         // Keys given, even when their value was rejected (no "missing" error on top).
         let mut given: HashSet<String> = HashSet::new();
         let errors_before_bindings = errors.len();
+        let mut unknown_keys: Vec<&Ident> = Vec::new();
         for b in &decl.bindings {
             let key = b.key.to_string();
             let is_param = neuron.params.iter().any(|p| *p == key);
@@ -381,34 +382,57 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
                     g.first().map(|g| g.span).unwrap_or_else(|| b.key.span()),
                     format!("`{key}` is an activation of `{}`: bind it to a function, e.g. `{key}: tanh`", neuron.name),
                 ),
-                _ => err(
-                    &mut errors,
-                    b.key.span(),
-                    format!("neuron `{}` has no parameter or activation `{key}`", neuron.name),
-                ),
+                _ => unknown_keys.push(&b.key),
             }
         }
-        let values_ok = errors.len() == errors_before_bindings;
         // A parameter refused where it is declared (a name declared twice) is not asked for.
         let refused = |id: &Ident| {
             neuron.declared.iter().filter(|(_, d)| d == id).count() > 1
                 || crate::names::BUILTIN_FUNCTIONS.contains(&id.to_string().as_str())
         };
-        for p in &neuron.params {
-            if !given.contains(&p.to_string()) && !refused(p) {
+        let mut missing: Vec<&Ident> = neuron
+            .params
+            .iter()
+            .chain(&neuron.activations)
+            .filter(|p| !given.contains(&p.to_string()) && !refused(p))
+            .collect();
+        // A misspelled key and the name it leaves unbound are one mistake.
+        for key in unknown_keys {
+            let names: Vec<String> = missing.iter().map(|m| m.to_string()).collect();
+            let guess = crate::names::closest(&key.to_string(), names.iter().map(String::as_str))
+                .map(str::to_owned);
+            let msg = match &guess {
+                Some(g) => {
+                    missing.retain(|m| **m != g);
+                    format!(
+                        "neuron `{}` has no parameter or activation `{key}`; did you mean `{g}`, \
+                         which this layer leaves unbound?",
+                        neuron.name
+                    )
+                }
+                None => format!(
+                    "neuron `{}` has no parameter or activation `{key}`: bind only its \
+                     parameters ({}) and activations ({})",
+                    neuron.name,
+                    list_or_none(&neuron.params),
+                    list_or_none(&neuron.activations)
+                ),
+            };
+            err(&mut errors, key.span(), msg);
+        }
+        let values_ok = errors.len() == errors_before_bindings;
+        for m in missing {
+            if neuron.params.contains(m) {
                 err(
                     &mut errors,
                     decl.neuron.span(),
                     format!(
-                        "layer `{name}` gives no value for parameter `{p}` of `{}`",
+                        "layer `{name}` gives no value for parameter `{m}` of `{}`",
                         neuron.name
                     ),
                 );
-            }
-        }
-        for a in &neuron.activations {
-            if !given.contains(&a.to_string()) && !refused(a) {
-                err(&mut errors, decl.neuron.span(), format!("layer `{name}` binds no function to activation `{a}` of `{}` (e.g. `{a}: tanh`)", neuron.name));
+            } else {
+                err(&mut errors, decl.neuron.span(), format!("layer `{name}` binds no function to activation `{m}` of `{}` (e.g. `{m}: tanh`)", neuron.name));
             }
         }
         let complete = neuron_ok[nk]
@@ -620,5 +644,18 @@ fn check_layers_reach_output(layers: &[Layer], model: &Model, errors: &mut Vec<s
                 srcs.join(" + ")
             ),
         ));
+    }
+}
+
+/// `a, b` or `none`, for messages that list names.
+fn list_or_none(names: &[Ident]) -> String {
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

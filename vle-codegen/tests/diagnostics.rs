@@ -439,3 +439,28 @@ fn one_mistake_is_one_error() {
     let src = gle(PROSP, "phi(ubreve)", "").replace("<- h;", "<- hh;");
     single(&src, "hh", "layer out");
 }
+
+#[test]
+fn a_misspelled_name_and_the_name_it_leaves_out_are_one_error() {
+    // A binding key: not also "gives no value for parameter `tau_r`".
+    let src = gle(PROSP, "phi(ubreve)", "").replace("tau_r: 0.5", "tau_x: 0.5");
+    let msg = single(&src, "tau_x", "layer h");
+    contains_all(
+        &msg,
+        &["no parameter or activation `tau_x`; did you mean `tau_r`"],
+    );
+    // A mismatch in `sum_sq`: not also "`e` is missing".
+    let src = gle(PROSP, "phi(ubreve)", "").replace("sum_sq(e)", "sum_sq(ee)");
+    let msg = single(&src, "ee", "energy");
+    contains_all(&msg, &["`ee` is not a mismatch; did you mean `e`"]);
+    // An unrelated key and a missing parameter are two mistakes.
+    let src = gle(PROSP, "phi(ubreve)", "").replace("tau_r: 0.5", "gain: 0.5");
+    let diags = diagnose(&src);
+    assert_eq!(diags.len(), 2, "{diags:#?}");
+    assert!(diags[0]
+        .message
+        .contains("bind only its parameters (tau_m, tau_r, k)"));
+    assert!(diags[1]
+        .message
+        .contains("gives no value for parameter `tau_r`"));
+}

@@ -258,6 +258,10 @@ enum Mistake {
     UnknownSource,
     /// No `input`.
     NoInput,
+    /// A binding key misspelled (`tau_x` for `tau_r`).
+    MisspelledBinding,
+    /// A mismatch misspelled in `sum_sq` (`ee` for `e`).
+    MisspelledMismatch,
 }
 
 const RATES: &[&str] = &[
@@ -332,6 +336,8 @@ fn spec() -> impl Strategy<Value = Spec> {
         1 => Just(Mistake::LearnedTwice),
         1 => Just(Mistake::UnknownSource),
         1 => Just(Mistake::NoInput),
+        1 => Just(Mistake::MisspelledBinding),
+        1 => Just(Mistake::MisspelledMismatch),
     ];
     (
         1..4usize,
@@ -435,9 +441,11 @@ fn model_source(s: &Spec) -> String {
         _ => s.h_size.to_string(),
     };
     let tau_r = if matches!(m, M::ZeroRepeat) {
-        format!("[0.5; 0, 1.0; {}]", s.h_size)
+        format!("tau_r: [0.5; 0, 1.0; {}]", s.h_size)
+    } else if matches!(m, M::MisspelledBinding) {
+        "tau_x: 0.5".into()
     } else {
-        "0.5".into()
+        "tau_r: 0.5".into()
     };
     let (c_h, c_out) = if matches!(m, M::VanishingCoefficient) {
         ("[1.0; 1, 0.0; 1]", "1.0")
@@ -455,7 +463,7 @@ fn model_source(s: &Spec) -> String {
         "x"
     };
     items.push(format!(
-        "layer h: {h_size_for_c} = Gle {{ phi: {}, tau_m: 1.0, tau_r: {tau_r}, k: {}, c_u: {c_h}{extra_binding} }} <- {h_source} + bias;",
+        "layer h: {h_size_for_c} = Gle {{ phi: {}, tau_m: 1.0, {tau_r}, k: {}, c_u: {c_h}{extra_binding} }} <- {h_source} + bias;",
         ACTIVATIONS[s.act_h], s.k
     ));
     if matches!(m, M::DeadLayer) {
@@ -483,7 +491,14 @@ fn model_source(s: &Spec) -> String {
             _ => "sum((out.r - target)^2)".into(),
         },
     };
-    items.push(format!("energy = 0.5 * sum_sq(e) + beta * {loss};"));
+    let mismatches = if matches!(m, M::MisspelledMismatch) {
+        "ee"
+    } else {
+        "e"
+    };
+    items.push(format!(
+        "energy = 0.5 * sum_sq({mismatches}) + beta * {loss};"
+    ));
     items.push(if matches!(m, M::LearnedTwice) {
         "learn W, b, k, k;".into()
     } else {
@@ -515,6 +530,8 @@ fn expected(m: Mistake) -> &'static [&'static str] {
         M::LearnedTwice => &["listed twice in `learn`"],
         M::UnknownSource => &["unknown source `y`"],
         M::NoInput => &["declares no input"],
+        M::MisspelledBinding => &["did you mean `tau_r`"],
+        M::MisspelledMismatch => &["did you mean `e`"],
     }
 }
 
