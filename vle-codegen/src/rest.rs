@@ -136,7 +136,7 @@ pub fn check_layer_at_rest(
                     syn::Error::new(
                         c.span,
                         format!(
-                            "neuron `{}` in layer `{}` at {desc}: `{}` is not finite at rest \
+                            "neuron `{}` in layer `{}`{desc}: `{}` is not finite at rest \
                              (all states, the carried prospective value and the input zero, \
                              where every simulation starts): {}; {}",
                             neuron.name, layer.name, c.expr, c.why, c.advice
@@ -150,7 +150,7 @@ pub fn check_layer_at_rest(
                         syn::Error::new(
                             m.name.span(),
                             format!(
-                                "neuron `{}` in layer `{}` at {desc}: the mismatches cannot be \
+                                "neuron `{}` in layer `{}`{desc}: the mismatches cannot be \
                                  solved for d({}) at rest (all states and the input zero, where \
                                  every simulation starts): the coefficients of the derivatives \
                                  vanish there; give each d(state) a coefficient that is \
@@ -169,7 +169,7 @@ pub fn check_layer_at_rest(
                         syn::Error::new(
                             prosp.span(),
                             format!(
-                                "neuron `{}` in layer `{}` at {desc}: the local rule is not finite \
+                                "neuron `{}` in layer `{}`{desc}: the local rule is not finite \
                                  at rest (all states and the input zero, where every simulation \
                                  starts): it inverts the input→prospective filter, and the \
                                  dependence of `{prosp}` on the input through d(state) vanishes \
@@ -186,9 +186,9 @@ pub fn check_layer_at_rest(
                     syn::Error::new(
                         decl.neuron.span(),
                         format!(
-                            "neuron `{}` in layer `{}`: its equations are not finite at rest (all \
-                             states and the input zero, where every simulation starts) at \
-                             {desc}: e.g. `sqrt(u)`, `ln(u)` or `1/u` of a state; shift the \
+                            "neuron `{}` in layer `{}`{desc}: its equations are not finite at \
+                             rest (all states and the input zero, where every simulation \
+                             starts): e.g. `sqrt(u)`, `ln(u)` or `1/u` of a state; shift the \
                              state or use a function finite at 0",
                             neuron.name, layer.name
                         ),
@@ -219,7 +219,7 @@ pub fn check_layer_at_rest(
                 decl.neuron.span(),
                 format!(
                     "neuron `{}` in layer `{}`: the local error neuron (the inverse of its \
-                     input→prospective filter) is unstable at {desc}: the filter is not \
+                     input→prospective filter) is unstable{desc}: the filter is not \
                      minimum-phase, so the phase-matched causal inversion does not exist",
                     neuron.name, layer.name
                 ),
@@ -338,15 +338,17 @@ impl RestPoint {
         RestPoint { names }
     }
 
+    /// ` at tau_m = 1.0, tau_r = 0.5` (nothing for a neuron without parameters).
     fn describe(&self, sym: &NeuronSym) -> String {
         if sym.params.is_empty() {
-            return "its values (it has no parameters)".into();
+            return String::new();
         }
-        sym.params
+        let values: Vec<String> = sym
+            .params
             .iter()
             .map(|p| format!("{p} = {:?}", self.names[p]))
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        format!(" at {}", values.join(", "))
     }
 
     /// `e` at rest with the carried prospective value `p`.
