@@ -129,72 +129,13 @@ pub fn check_layer_at_rest(
                 memo: HashMap::new(),
                 in_progress: HashSet::new(),
             };
-            let found = loc.find_culprit(&ps);
-            let (key, error) = match found {
-                Some(c) => (
-                    format!("rest {} {:?}", neuron.name, c.span),
-                    syn::Error::new(
-                        c.span,
-                        format!(
-                            "neuron `{}` in layer `{}`{desc}: `{}` is not finite at rest \
-                             (all states, the carried prospective value and the input zero, \
-                             where every simulation starts): {}; {}",
-                            neuron.name, layer.name, c.expr, c.why, c.advice
-                        ),
-                    ),
-                ),
-                None if f_rest.iter().any(|v| !v.is_finite()) => {
-                    let m = &neuron.mismatches[0];
-                    (
-                        format!("rest {} {:?}", neuron.name, m.name.span()),
-                        syn::Error::new(
-                            m.name.span(),
-                            format!(
-                                "neuron `{}` in layer `{}`{desc}: the mismatches cannot be \
-                                 solved for d({}) at rest (all states and the input zero, where \
-                                 every simulation starts): the coefficients of the derivatives \
-                                 vanish there; give each d(state) a coefficient that is \
-                                 non-zero at rest, e.g. a time constant (`tau * d(u)`)",
-                                neuron.name,
-                                layer.name,
-                                sym.states.join("), d(")
-                            ),
-                        ),
-                    )
-                }
-                None if part == Part::Local => {
-                    let prosp = &neuron.prospectives[0].name;
-                    (
-                        format!("rest {} {:?}", neuron.name, prosp.span()),
-                        syn::Error::new(
-                            prosp.span(),
-                            format!(
-                                "neuron `{}` in layer `{}`{desc}: the local rule is not finite \
-                                 at rest (all states and the input zero, where every simulation \
-                                 starts): it inverts the input→prospective filter, and the \
-                                 dependence of `{prosp}` on the input through d(state) vanishes \
-                                 at these parameter values (e.g. a coefficient of d(u) that is 0); \
-                                 give the d(state) terms of `{prosp}` coefficients that are \
-                                 non-zero, e.g. a time constant (`u + tau_r * d(u)`)",
-                                neuron.name, layer.name
-                            ),
-                        ),
-                    )
-                }
-                None => (
-                    format!("rest {} {}", neuron.name, layer.name),
-                    syn::Error::new(
-                        decl.neuron.span(),
-                        format!(
-                            "neuron `{}` in layer `{}`{desc}: its equations are not finite at \
-                             rest (all states and the input zero, where every simulation \
-                             starts): e.g. `sqrt(u)`, `ln(u)` or `1/u` of a state; shift the \
-                             state or use a function finite at 0",
-                            neuron.name, layer.name
-                        ),
-                    ),
-                ),
+            let cause = match loc.find_culprit(&ps) {
+                Some(c) => Cause::Operation(c),
+                None if f_rest.iter().any(|v| !v.is_finite()) => Cause::Unsolvable,
+                None if part == Part::Local => Cause::Inversion,
+                None => Cause::Other,
             };
+            let (key, error) = not_finite_error(cause, neuron, decl, &layer.name, &desc);
             if reported.insert(key) {
                 errors.push(error);
             }
@@ -227,6 +168,83 @@ pub fn check_layer_at_rest(
             return;
         }
     }
+}
+
+/// Why an expression of the kernels is not finite at rest.
+enum Cause {
+    /// An operation of the neuron's source (`ln` of 0, ...).
+    Operation(Culprit),
+    /// The mismatches cannot be solved for the derivatives (their coefficients vanish).
+    Unsolvable,
+    /// The local rule's inversion (the prospective quantity's d(state) coefficients vanish).
+    Inversion,
+    /// None of the above found.
+    Other,
+}
+
+/// The error for `cause` in layer `layer` (`desc` names the parameter values), and the key
+/// under which it is reported once per neuron model.
+fn not_finite_error(
+    cause: Cause,
+    neuron: &NeuronDecl,
+    decl: &LayerDecl,
+    layer: &str,
+    desc: &str,
+) -> (String, syn::Error) {
+    let who = format!("neuron `{}` in layer `{layer}`{desc}", neuron.name);
+    let rest = "all states, the carried prospective value and the input zero, where every \
+                simulation starts";
+    let (span, msg) = match cause {
+        Cause::Operation(c) => (
+            c.span,
+            format!(
+                "{who}: `{}` is not finite at rest ({rest}): {}; {}",
+                c.expr, c.why, c.advice
+            ),
+        ),
+        Cause::Unsolvable => {
+            let states: Vec<String> = neuron.states.iter().map(|s| s.to_string()).collect();
+            (
+                neuron.mismatches[0].name.span(),
+                format!(
+                    "{who}: the mismatches cannot be solved for d({}) at rest ({rest}): the \
+                     coefficients of the derivatives vanish there; give each d(state) a \
+                     coefficient that is non-zero at rest, e.g. a time constant (`tau * d(u)`)",
+                    states.join("), d(")
+                ),
+            )
+        }
+        Cause::Inversion => {
+            let prosp = &neuron.prospectives[0].name;
+            (
+                prosp.span(),
+                format!(
+                    "{who}: the local rule is not finite at rest ({rest}): it inverts the \
+                     input→prospective filter, and the dependence of `{prosp}` on the input \
+                     through d(state) vanishes at these parameter values (e.g. a coefficient of \
+                     d(u) that is 0); give the d(state) terms of `{prosp}` coefficients that are \
+                     non-zero, e.g. a time constant (`u + tau_r * d(u)`)"
+                ),
+            )
+        }
+        Cause::Other => {
+            return (
+                format!("rest {} {layer}", neuron.name),
+                syn::Error::new(
+                    decl.neuron.span(),
+                    format!(
+                        "{who}: its equations are not finite at rest ({rest}): e.g. `sqrt(u)`, \
+                         `ln(u)` or `1/u` of a state; shift the state or use a function finite \
+                         at 0"
+                    ),
+                ),
+            )
+        }
+    };
+    (
+        format!("rest {} {span:?}", neuron.name),
+        syn::Error::new(span, msg),
+    )
 }
 
 /// The rate of `layer` at rest for each distinct set of its parameter values, at the carried
