@@ -3,8 +3,9 @@
 //! - every compile-fail case `tests/ui/<case>.rs` is named in the reference as
 //!   `` `tests/ui/<case>.rs` ``, and every case it names exists;
 //! - the reserved names and prefixes it lists are exactly those the macro reserves. The tables
-//!   (`RESERVED` and `RESERVED_PREFIXES`) are private to `vle-codegen`, which is not a
-//!   dependency of this package, so they are read from the source text of `vle-codegen/src`.
+//!   (`vle_codegen::names::RESERVED` and `RESERVED_PREFIXES`) belong to `vle-codegen`, which is
+//!   not a dependency of this package, so they are read from the source text of
+//!   `vle-codegen/src` (`vle-codegen/tests/reserved_names.rs` compares the tables themselves).
 
 use std::collections::BTreeSet;
 use std::fs;

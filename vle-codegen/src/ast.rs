@@ -29,6 +29,9 @@ pub struct Model {
 pub struct NeuronDecl {
     /// The neuron model's name, referenced by layers (`layer h: 2 = Name ...`).
     pub name: Ident,
+    /// Position of this item among the network's items (which of two clashing names came
+    /// second).
+    pub item: usize,
     /// `param tau_m, tau_r;` — per-neuron parameters; names starting with `tau` are time constants.
     pub params: Vec<Ident>,
     /// `activation phi;` — function slots bound per layer.
@@ -43,6 +46,42 @@ pub struct NeuronDecl {
     pub rates: Vec<Def>,
     /// `let name = ...;` — named intermediates.
     pub lets: Vec<Def>,
+    /// Every name the neuron declares, in source order, with what declares it.
+    pub declared: Vec<(Role, Ident)>,
+}
+
+/// What declares a name inside a neuron.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `param`.
+    Param,
+    /// `activation`.
+    Activation,
+    /// `state`.
+    State,
+    /// `mismatch`.
+    Mismatch,
+    /// `prospective`.
+    Prospective,
+    /// `rate`.
+    Rate,
+    /// `let`.
+    Let,
+}
+
+impl Role {
+    /// What it declares, for messages: "a parameter", "an activation", ...
+    pub fn describe(self) -> &'static str {
+        match self {
+            Role::Param => "a parameter",
+            Role::Activation => "an activation",
+            Role::State => "a state",
+            Role::Mismatch => "a mismatch",
+            Role::Prospective => "the prospective quantity",
+            Role::Rate => "the rate",
+            Role::Let => "a `let` definition",
+        }
+    }
 }
 
 /// `name = expr`.
@@ -57,6 +96,8 @@ pub struct Def {
 pub struct FnDecl {
     /// The formula's name (must not be a built-in).
     pub name: Ident,
+    /// Position of this item among the network's items.
+    pub item: usize,
     /// Parameter names, the only names its body may use.
     pub args: Vec<Ident>,
     /// The formula, inlined at every call with the arguments substituted.
@@ -67,6 +108,8 @@ pub struct FnDecl {
 pub struct InputDecl {
     /// The input's name, used as a layer source.
     pub name: Ident,
+    /// Position of this item among the network's items.
+    pub item: usize,
     /// Number of input channels (the width of `x`).
     pub size: usize,
     /// Span of the size literal, for errors about it.
@@ -77,6 +120,8 @@ pub struct InputDecl {
 pub struct LayerDecl {
     /// The layer's name.
     pub name: Ident,
+    /// Position of this item among the network's items.
+    pub item: usize,
     /// Number of neurons.
     pub size: usize,
     /// Span of the size literal, for errors about it.
@@ -202,4 +247,74 @@ impl MathExpr {
             MathExpr::Bin { lhs, .. } => lhs.span(),
         }
     }
+}
+
+/// The expression as the DSL writes it, with the parentheses its precedence needs (for error
+/// messages that quote a part of the user's expression).
+impl std::fmt::Display for MathExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_expr(self, 0, f)
+    }
+}
+
+/// Binding power of `e`'s outermost operation, as in the parser: + - (1), * / (3), unary - (5),
+/// ^ (8), atoms (10).
+fn precedence(e: &MathExpr) -> u8 {
+    match e {
+        MathExpr::Num { value, .. } if *value < 0.0 => 5,
+        MathExpr::Num { .. }
+        | MathExpr::Var(_)
+        | MathExpr::Field { .. }
+        | MathExpr::Call { .. } => 10,
+        MathExpr::Neg { .. } => 5,
+        MathExpr::Bin { op, .. } => match op {
+            BinOp::Add | BinOp::Sub => 1,
+            BinOp::Mul | BinOp::Div => 3,
+            BinOp::Pow => 8,
+        },
+    }
+}
+
+fn write_expr(e: &MathExpr, min_prec: u8, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    let parens = precedence(e) < min_prec;
+    if parens {
+        write!(f, "(")?;
+    }
+    match e {
+        MathExpr::Num { value, .. } => write!(f, "{value}")?,
+        MathExpr::Var(id) => write!(f, "{id}")?,
+        MathExpr::Field { base, field } => write!(f, "{base}.{field}")?,
+        MathExpr::Call { func, args } => {
+            write!(f, "{func}(")?;
+            for (k, a) in args.iter().enumerate() {
+                if k > 0 {
+                    write!(f, ", ")?;
+                }
+                write_expr(a, 0, f)?;
+            }
+            write!(f, ")")?;
+        }
+        MathExpr::Neg { expr, .. } => {
+            write!(f, "-")?;
+            write_expr(expr, 5, f)?;
+        }
+        MathExpr::Bin { op, lhs, rhs, .. } => {
+            // Left-associative + - * /; `^` is right-associative and its exponent may be a
+            // unary minus (`a^-b`).
+            let (sym, l, r) = match op {
+                BinOp::Add => (" + ", 1, 2),
+                BinOp::Sub => (" - ", 1, 2),
+                BinOp::Mul => (" * ", 3, 4),
+                BinOp::Div => (" / ", 3, 4),
+                BinOp::Pow => ("^", 9, 5),
+            };
+            write_expr(lhs, l, f)?;
+            write!(f, "{sym}")?;
+            write_expr(rhs, r, f)?;
+        }
+    }
+    if parens {
+        write!(f, ")")?;
+    }
+    Ok(())
 }

@@ -12,6 +12,7 @@ use proc_macro2::Span;
 use syn::Ident;
 
 use crate::ast::{BinOp, FnDecl, MathExpr, NeuronDecl};
+use crate::names::builtins_list;
 use crate::sym::{solve_linear, Expr, Func, Graph};
 
 /// Solves A x = b, first by back-substitution wherever an equation has a single unknown left
@@ -82,8 +83,6 @@ const NON_SMOOTH: &[&str] = &[
     "heaviside",
     "clamp",
 ];
-/// Every built-in function name, for error messages.
-pub const BUILTINS: &str = "tanh, sigmoid, softplus, exp, ln, sqrt, sin, cos, identity, pow(x, y)";
 
 /// Name of the synaptic-input symbol inside neuron expressions.
 pub const INPUT: &str = "input";
@@ -131,6 +130,7 @@ struct NeuronLowerer<'n> {
 }
 
 /// The derived symbolic model of one layer's neurons.
+#[derive(Clone)]
 pub struct NeuronSym {
     /// The graph that holds every expression of this neuron (and of the kernels derived from it).
     pub g: Graph,
@@ -591,7 +591,8 @@ fn call_builtin(g: &mut Graph, scope: &mut Scope, func: &Ident, args: &[Expr]) -
             func.span(),
             format!(
                 "`{name}` is not differentiable everywhere, so no exact adjoint exists for it; \
-                 use a smooth function ({BUILTINS}), e.g. softplus instead of relu"
+                 use a smooth function ({}), e.g. softplus instead of relu",
+                builtins_list()
             ),
         );
     } else if name == "log" {
@@ -602,7 +603,10 @@ fn call_builtin(g: &mut Graph, scope: &mut Scope, func: &Ident, args: &[Expr]) -
     } else {
         scope.err(
             func.span(),
-            format!("unknown function `{name}`: the built-ins are {BUILTINS}, or declare `fn {name}(x) = ...;`"),
+            format!(
+                "unknown function `{name}`: the built-ins are {}, or declare `fn {name}(x) = ...;`",
+                builtins_list()
+            ),
         );
     }
     g.num(0.0)
@@ -633,133 +637,60 @@ pub fn resolve_activation(functions: &[FnDecl], value: &Ident) -> Result<Activat
         return Err(syn::Error::new(
             value.span(),
             format!(
-                "`{name}` is not differentiable everywhere; use a smooth activation ({BUILTINS})"
+                "`{name}` is not differentiable everywhere; use a smooth activation ({})",
+                builtins_list()
             ),
         ));
     }
     Err(syn::Error::new(
         value.span(),
-        format!("unknown activation `{name}`: the built-ins are {BUILTINS}, or declare `fn {name}(x) = ...;`"),
+        format!(
+            "unknown activation `{name}`: the built-ins are {}, or declare `fn {name}(x) = ...;`",
+            builtins_list()
+        ),
     ))
 }
 
-/// Names the generated kernels use for their own locals and slices, and prefixes of derived
-/// symbols: a neuron may not declare them (they would alias or be shadowed).
-const RESERVED: &[&str] = &[
-    "input",
-    "d",
-    "dt",
-    "p",
-    "beta",
-    "gamma",
-    "target",
-    "params",
-    "state",
-    "local",
-    "grad",
-    "adj",
-    "adj_next",
-    "adj_prev",
-    "x",
-    "y",
-    "c",
-    "dc",
-    "costate",
-    "dcostate",
-    "errors",
-    "grad_density",
-    "scale",
-    "i",
-    "j",
-    "loss",
-    "dloss",
-    "r_out",
-    "r_out_dp",
-    "eps_i",
-    "T",
-    "y_total",
-    "log_norm",
-    "norm",
-    "r_max",
-    "diff",
-    "g_r",
-];
-const RESERVED_PREFIXES: &[&str] = &[
-    "d_", "v_", "adj_", "costate_", "lam_", "rate_", "g_r_", "g_rec_", "grad_", "next_", "row_",
-];
-
-/// Checks a neuron's declarations once, independently of the layers that use it: reserved and
-/// duplicate names, and the required items. Returns whether it is well-formed.
-pub fn check_neuron_names(neuron: &NeuronDecl, errors: &mut Vec<syn::Error>) -> bool {
-    let before = errors.len();
-    let mut seen: HashSet<String> = HashSet::new();
-    let defs = neuron
-        .mismatches
-        .iter()
-        .chain(&neuron.prospectives)
-        .chain(&neuron.rates)
-        .chain(&neuron.lets)
-        .map(|d| &d.name);
-    for id in neuron
-        .params
-        .iter()
-        .chain(&neuron.states)
-        .chain(&neuron.activations)
-        .chain(defs)
-    {
-        let name = id.to_string();
-        if RESERVED.contains(&name.as_str())
-            || RESERVED_PREFIXES.iter().any(|p| name.starts_with(p))
-        {
-            errors.push(syn::Error::new(
-                id.span(),
-                format!(
-                    "`{name}` is reserved: the generated kernels use the names {} and the prefixes {} \
-                     for their own quantities; choose another name",
-                    RESERVED.join(", "),
-                    RESERVED_PREFIXES.join(", ")
-                ),
-            ));
-        } else if !seen.insert(name.clone()) {
-            errors.push(syn::Error::new(
-                id.span(),
-                format!("`{name}` is declared twice in neuron `{}`", neuron.name),
-            ));
+/// The first name in `e` for which `want` holds, following the definitions `e` uses (but not
+/// `skip`, e.g. the prospective quantity inside the rate, which stands for the carried value):
+/// where an error about a dependence of `e` is spanned.
+pub fn find_name<'n>(
+    neuron: &'n NeuronDecl,
+    e: &'n MathExpr,
+    want: &dyn Fn(&str) -> bool,
+    skip: &str,
+    seen: &mut HashSet<String>,
+) -> Option<&'n Ident> {
+    match e {
+        MathExpr::Var(id) => {
+            let name = id.to_string();
+            if want(&name) {
+                return Some(id);
+            }
+            if name == skip || !seen.insert(name.clone()) {
+                return None;
+            }
+            let def = neuron
+                .mismatches
+                .iter()
+                .chain(&neuron.prospectives)
+                .chain(&neuron.rates)
+                .chain(&neuron.lets)
+                .find(|d| d.name == name)?;
+            find_name(neuron, &def.expr, want, skip, seen)
         }
+        MathExpr::Call { args, .. } => args
+            .iter()
+            .find_map(|a| find_name(neuron, a, want, skip, seen)),
+        MathExpr::Neg { expr, .. } => find_name(neuron, expr, want, skip, seen),
+        MathExpr::Bin { lhs, rhs, .. } => find_name(neuron, lhs, want, skip, seen)
+            .or_else(|| find_name(neuron, rhs, want, skip, seen)),
+        MathExpr::Num { .. } | MathExpr::Field { .. } => None,
     }
-    if neuron.states.is_empty() {
-        errors.push(syn::Error::new(
-            neuron.name.span(),
-            format!("neuron `{}` declares no `state`", neuron.name),
-        ));
-    }
-    if neuron.mismatches.len() != neuron.states.len() {
-        errors.push(syn::Error::new(
-            neuron.name.span(),
-            format!(
-                "neuron `{}` has {} state(s) and {} mismatch(es): declare one `mismatch` per \
-                 `state` (the constraint that determines its dynamics)",
-                neuron.name,
-                neuron.states.len(),
-                neuron.mismatches.len()
-            ),
-        ));
-    }
-    if neuron.prospectives.len() != 1 || neuron.rates.len() != 1 {
-        errors.push(syn::Error::new(
-            neuron.name.span(),
-            format!(
-                "neuron `{}` must declare exactly one `prospective` and one `rate` (the rate is a \
-                 function of the prospective quantity)",
-                neuron.name
-            ),
-        ));
-    }
-    errors.len() == before
 }
 
 /// Lowers and checks one neuron model for one layer; its names must have passed
-/// [`check_neuron_names`]. Returns `None` when errors were reported
+/// [`check_neuron_names`](crate::names::check_neuron_names). Returns `None` when errors were reported
 /// (they are in `scope.errors`).
 pub fn derive_neuron(
     neuron: &NeuronDecl,
@@ -845,11 +776,25 @@ pub fn derive_neuron(
         return None;
     }
 
-    // The rate may depend on states only through the prospective quantity.
+    // The rate may depend on states only through the prospective quantity; each error is
+    // spanned on the offending name (which may sit in a `let` the rate uses).
+    let prosp_name = prosp_def.name.to_string();
+    let in_rate = |want: &dyn Fn(&str) -> bool| {
+        find_name(
+            neuron,
+            &rate_def.expr,
+            want,
+            &prosp_name,
+            &mut HashSet::new(),
+        )
+        .map_or_else(|| rate_def.name.span(), Ident::span)
+    };
+    let mut rate_reads_other = false;
     for (k, name) in neuron.states.iter().enumerate() {
         if g.depends_on(rate, s[k]) || g.depends_on(rate, ds[k]) {
+            rate_reads_other = true;
             scope.err(
-                rate_def.name.span(),
+                in_rate(&|n| *name == n),
                 format!(
                     "rate `{}` depends on `{name}` other than through the prospective `{}`: \
                      write the rate as a function of `{}` (and parameters) only",
@@ -858,11 +803,46 @@ pub fn derive_neuron(
             );
         }
     }
-    if g.depends_on(rate, input) || g.depends_on(prosp, input) {
+    if g.depends_on(rate, input) {
+        rate_reads_other = true;
+        scope.err(
+            in_rate(&|n| n == INPUT),
+            format!(
+                "the rate `{}` may not use `input` directly: it is a function of the prospective \
+                 quantity `{}` (and parameters), which sees the input through the mismatches \
+                 and d(state)",
+                rate_def.name, prosp_def.name
+            ),
+        );
+    }
+    if g.depends_on(prosp, input) {
+        let span = find_name(
+            neuron,
+            &prosp_def.expr,
+            &|n| n == INPUT,
+            "",
+            &mut HashSet::new(),
+        )
+        .map_or_else(|| prosp_def.name.span(), Ident::span);
+        scope.err(
+            span,
+            format!(
+                "the prospective quantity `{}` may not use `input` directly: the input enters \
+                 through the mismatches, and the prospective quantity sees it through d(state), \
+                 e.g. `{} = u + tau_r * d(u)`",
+                prosp_def.name, prosp_def.name
+            ),
+        );
+    }
+    if !rate_reads_other && !g.depends_on(rate, p) {
         scope.err(
             rate_def.name.span(),
-            "the rate and the prospective quantity may not use `input` directly: it enters \
-             through the mismatches (and d(state))",
+            format!(
+                "rate `{}` does not depend on the prospective quantity `{}`: the layer's output \
+                 would be a constant, so nothing before it could learn; write the rate as a \
+                 function of `{}`, e.g. `{} = tanh({})`",
+                rate_def.name, prosp_def.name, prosp_def.name, rate_def.name, prosp_def.name
+            ),
         );
     }
     // Mismatches affine in d(states), with a solvable system.

@@ -16,8 +16,11 @@
 
 pub mod ast;
 pub mod derive;
+pub mod energy;
 pub mod generate;
+pub mod names;
 pub mod parse;
+pub mod rest;
 pub mod sym;
 pub mod text;
 pub mod validate;

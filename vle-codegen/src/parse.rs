@@ -49,11 +49,78 @@ fn ident_list(input: ParseStream) -> syn::Result<Vec<Ident>> {
     Ok(out)
 }
 
-fn usize_lit(input: ParseStream) -> syn::Result<(usize, Span)> {
-    let lit: syn::LitInt = input
-        .parse()
-        .map_err(|e| syn::Error::new(e.span(), "expected a size: a positive integer literal"))?;
-    let v: usize = lit.base10_parse()?;
+/// What an integer literal counts, for its error messages.
+#[derive(Clone, Copy)]
+enum Count {
+    /// `input x: N;`
+    InputSize,
+    /// `layer h: N = ...`
+    LayerSize,
+    /// `value; N` in a parameter list.
+    Repeat,
+}
+
+impl Count {
+    fn example(self) -> &'static str {
+        match self {
+            Count::InputSize => "`input x: 3;`",
+            Count::LayerSize => "`layer h: 3 = ...`",
+            Count::Repeat => "`[0.5; 3]`",
+        }
+    }
+}
+
+/// A size or repeat count: a non-negative integer literal (zero sizes are refused later, with
+/// the item's name; a zero repeat count here).
+fn count_lit(input: ParseStream, what: Count) -> syn::Result<(usize, Span)> {
+    let noun = match what {
+        Count::Repeat => "repeat count",
+        _ => "size",
+    };
+    if input.peek(syn::LitFloat) {
+        let lit: syn::LitFloat = input.parse()?;
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "a {noun} is a whole number, got `{lit}`: write an integer, e.g. {}",
+                what.example()
+            ),
+        ));
+    }
+    // syn reads `-3` as one negative integer literal.
+    let lit: syn::LitInt = input.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            format!(
+                "expected a {noun}: a positive integer literal, e.g. {}",
+                what.example()
+            ),
+        )
+    })?;
+    if lit.base10_digits().starts_with('-') {
+        return Err(syn::Error::new(
+            lit.span(),
+            format!(
+                "a {noun} is a positive integer, got `{lit}`: write e.g. {}",
+                what.example()
+            ),
+        ));
+    }
+    let v: usize = lit.base10_parse().map_err(|_| {
+        syn::Error::new(
+            lit.span(),
+            format!(
+                "`{lit}` is too large for a {noun}: write e.g. {}",
+                what.example()
+            ),
+        )
+    })?;
+    if v == 0 && matches!(what, Count::Repeat) {
+        return Err(syn::Error::new(
+            lit.span(),
+            "a repeat count is at least 1: `value; 0` would list nothing; remove the entry",
+        ));
+    }
     Ok((v, lit.span()))
 }
 
@@ -81,15 +148,29 @@ impl Parse for Model {
             energies: Vec::new(),
             learn: Vec::new(),
         };
+        let mut item = 0;
         while !body.is_empty() {
+            item += 1;
             let head = body.fork().call(Ident::parse_any_ident).map_err(|_| {
                 body.error("expected one of `neuron`, `fn`, `input`, `layer`, `energy`, `learn`")
             })?;
             match head.to_string().as_str() {
-                "neuron" => model.neurons.push(body.parse()?),
-                "fn" => model.functions.push(body.parse()?),
-                "input" => model.inputs.push(body.parse()?),
-                "layer" => model.layers.push(body.parse()?),
+                "neuron" => model.neurons.push(NeuronDecl {
+                    item,
+                    ..body.parse()?
+                }),
+                "fn" => model.functions.push(FnDecl {
+                    item,
+                    ..body.parse()?
+                }),
+                "input" => model.inputs.push(InputDecl {
+                    item,
+                    ..body.parse()?
+                }),
+                "layer" => model.layers.push(LayerDecl {
+                    item,
+                    ..body.parse()?
+                }),
                 "energy" => model.energies.push(body.parse()?),
                 "learn" => {
                     keyword(&body, "learn")?;
@@ -119,6 +200,7 @@ impl Parse for NeuronDecl {
         braced!(body in input);
         let mut n = NeuronDecl {
             name,
+            item: 0,
             params: Vec::new(),
             activations: Vec::new(),
             states: Vec::new(),
@@ -126,6 +208,7 @@ impl Parse for NeuronDecl {
             prospectives: Vec::new(),
             rates: Vec::new(),
             lets: Vec::new(),
+            declared: Vec::new(),
         };
         while !body.is_empty() {
             let head = body.call(Ident::parse_any_ident).map_err(|_| {
@@ -134,14 +217,14 @@ impl Parse for NeuronDecl {
                      `prospective`, `rate`, `let`",
                 )
             })?;
-            match head.to_string().as_str() {
-                "param" => n.params.extend(ident_list(&body)?),
-                "activation" => n.activations.extend(ident_list(&body)?),
-                "state" => n.states.extend(ident_list(&body)?),
-                "mismatch" => n.mismatches.push(def(&body)?),
-                "prospective" => n.prospectives.push(def(&body)?),
-                "rate" => n.rates.push(def(&body)?),
-                "let" => n.lets.push(def(&body)?),
+            let role = match head.to_string().as_str() {
+                "param" => Role::Param,
+                "activation" => Role::Activation,
+                "state" => Role::State,
+                "mismatch" => Role::Mismatch,
+                "prospective" => Role::Prospective,
+                "rate" => Role::Rate,
+                "let" => Role::Let,
                 other => {
                     return Err(syn::Error::new(
                         head.span(),
@@ -150,6 +233,27 @@ impl Parse for NeuronDecl {
                              `activation`, `state`, `mismatch`, `prospective`, `rate`, `let`"
                         ),
                     ))
+                }
+            };
+            match role {
+                Role::Param | Role::Activation | Role::State => {
+                    let names = ident_list(&body)?;
+                    n.declared.extend(names.iter().map(|id| (role, id.clone())));
+                    match role {
+                        Role::Param => n.params.extend(names),
+                        Role::Activation => n.activations.extend(names),
+                        _ => n.states.extend(names),
+                    }
+                }
+                _ => {
+                    let d = def(&body)?;
+                    n.declared.push((role, d.name.clone()));
+                    match role {
+                        Role::Mismatch => n.mismatches.push(d),
+                        Role::Prospective => n.prospectives.push(d),
+                        Role::Rate => n.rates.push(d),
+                        _ => n.lets.push(d),
+                    }
                 }
             }
             body.parse::<Token![;]>()?;
@@ -182,7 +286,12 @@ impl Parse for FnDecl {
         input.parse::<Token![=]>()?;
         let body = parse_expr(input)?;
         input.parse::<Token![;]>()?;
-        Ok(FnDecl { name, args, body })
+        Ok(FnDecl {
+            name,
+            item: 0,
+            args,
+            body,
+        })
     }
 }
 
@@ -191,10 +300,11 @@ impl Parse for InputDecl {
         keyword(input, "input")?;
         let name: Ident = input.parse()?;
         input.parse::<Token![:]>()?;
-        let (size, size_span) = usize_lit(input)?;
+        let (size, size_span) = count_lit(input, Count::InputSize)?;
         input.parse::<Token![;]>()?;
         Ok(InputDecl {
             name,
+            item: 0,
             size,
             size_span,
         })
@@ -206,7 +316,7 @@ impl Parse for LayerDecl {
         keyword(input, "layer")?;
         let name: Ident = input.parse()?;
         input.parse::<Token![:]>()?;
-        let (size, size_span) = usize_lit(input)?;
+        let (size, size_span) = count_lit(input, Count::LayerSize)?;
         input.parse::<Token![=]>()?;
         let neuron: Ident = input.parse()?;
         let mut bindings = Vec::new();
@@ -248,6 +358,7 @@ impl Parse for LayerDecl {
         input.parse::<Token![;]>()?;
         Ok(LayerDecl {
             name,
+            item: 0,
             size,
             size_span,
             neuron,
@@ -293,7 +404,7 @@ fn binding_value(input: ParseStream) -> syn::Result<BindingValue> {
             let mut count = 1;
             if body.peek(Token![;]) {
                 body.parse::<Token![;]>()?;
-                count = usize_lit(&body)?.0;
+                count = count_lit(&body, Count::Repeat)?.0;
             }
             groups.push(ValueGroup { value, count, span });
             if body.is_empty() {
@@ -470,6 +581,27 @@ mod tests {
             "((u + (tau_m * d(u))) - input)"
         );
         assert_eq!(expr(quote!(mse(out.r, target))), "mse(out.r, target)");
+    }
+
+    #[test]
+    fn expressions_print_as_written() {
+        // Printing inserts only the parentheses precedence needs, and reads back the same.
+        for src in [
+            "a - (b - c)",
+            "-x^2",
+            "(-x)^2",
+            "a^-b",
+            "a^b^c",
+            "(a^b)^c",
+            "a / (b * c)",
+            "(a + b) * c",
+            "ln(1 + u) / u",
+            "mse(out.r, target)",
+        ] {
+            let ts: proc_macro2::TokenStream = src.parse().unwrap();
+            let e = syn::parse::Parser::parse2(parse_expr, ts).unwrap();
+            assert_eq!(e.to_string(), src);
+        }
     }
 
     #[test]

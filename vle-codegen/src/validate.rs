@@ -8,9 +8,10 @@ use proc_macro2::Span;
 use syn::Ident;
 
 use crate::ast::*;
-use crate::derive::{
-    check_neuron_names, derive_neuron, resolve_activation, Activation, NeuronSym, Scope,
-};
+use crate::derive::{derive_neuron, resolve_activation, Activation, NeuronSym, Scope};
+use crate::energy::check_energy;
+use crate::names::check_neuron_names;
+use crate::rest::check_layer_at_rest;
 use crate::sym::{Expr, Graph};
 
 /// A checked network.
@@ -111,45 +112,38 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
         errors.push(syn::Error::new(span, msg))
     };
 
-    // Names of neurons, functions, input and layers.
+    // Neurons: the first declaration of a name counts. A layer that names a neuron declared
+    // twice is not checked further: which of the two it means is unknown.
     let mut neuron_names: HashMap<String, usize> = HashMap::new();
+    let mut declared_twice: HashSet<String> = HashSet::new();
     for (k, n) in model.neurons.iter().enumerate() {
-        if neuron_names.insert(n.name.to_string(), k).is_some() {
-            err(
-                &mut errors,
-                n.name.span(),
-                format!("neuron `{}` is declared twice", n.name),
-            );
+        let name = n.name.to_string();
+        match neuron_names.entry(name) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                err(
+                    &mut errors,
+                    n.name.span(),
+                    format!(
+                        "neuron `{}` is declared twice; rename one (each layer names the model \
+                         it runs)",
+                        n.name
+                    ),
+                );
+                declared_twice.insert(e.key().clone());
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(k);
+            }
         }
     }
-    let mut fn_names = HashSet::new();
-    for f in &model.functions {
-        let name = f.name.to_string();
-        if crate::sym::Func::from_name(&name).is_some()
-            || name == "identity"
-            || name == "d"
-            || name == "pow"
-        {
-            err(
-                &mut errors,
-                f.name.span(),
-                format!("`{name}` is a built-in function; choose another name"),
-            );
-        } else if !fn_names.insert(name.clone()) {
-            err(
-                &mut errors,
-                f.name.span(),
-                format!("function `{name}` is declared twice"),
-            );
-        }
-    }
+    crate::names::check_function_names(model, &mut errors);
     let (input_name, input_size) = match model.inputs.as_slice() {
         [i] => {
             if i.size == 0 {
                 err(
                     &mut errors,
                     i.size_span,
-                    "the input needs at least one channel".into(),
+                    "the input needs at least one channel, e.g. `input x: 1;`".into(),
                 );
             }
             (i.name.to_string(), i.size)
@@ -181,6 +175,44 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
             format!("network `{}` declares no layer", model.name),
         );
     }
+    // Whether every source names what it should (else the check that every layer reaches the
+    // output would report follow-on errors).
+    let mut sources_ok = true;
+    // The input's and the layers' names, each once, in source order; `bias` is a source term.
+    {
+        // A second input is refused above; its name is not checked again.
+        let mut top: Vec<(usize, &Ident, &str)> = model
+            .inputs
+            .iter()
+            .take(1)
+            .map(|i| (i.item, &i.name, "the input"))
+            .chain(model.layers.iter().map(|l| (l.item, &l.name, "a layer")))
+            .collect();
+        top.sort_by_key(|t| t.0);
+        let mut seen: HashMap<String, &str> = HashMap::new();
+        for (_, id, what) in top {
+            let name = id.to_string();
+            if name == "bias" {
+                sources_ok = false;
+                err(
+                    &mut errors,
+                    id.span(),
+                    "`bias` is the bias term of a layer's sources (`<- x + bias`); choose another \
+                     name"
+                        .into(),
+                );
+            } else if let Some(first) = seen.get(&name) {
+                sources_ok = false;
+                err(
+                    &mut errors,
+                    id.span(),
+                    format!("`{name}` is already declared, as {first}; rename one"),
+                );
+            } else {
+                seen.insert(name, what);
+            }
+        }
+    }
 
     // Each neuron's names once, whether or not a layer uses it.
     let neuron_ok: Vec<bool> = model
@@ -194,19 +226,12 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
     let mut layer_ok = Vec::new();
     for (li, decl) in model.layers.iter().enumerate() {
         let name = decl.name.to_string();
-        if name == input_name || layer_index.contains_key(&name) {
-            err(
-                &mut errors,
-                decl.name.span(),
-                format!("`{name}` is already declared"),
-            );
-        }
         layer_index.entry(name.clone()).or_insert(li);
         if decl.size == 0 {
             err(
                 &mut errors,
                 decl.size_span,
-                format!("layer `{name}` needs at least one neuron"),
+                format!("layer `{name}` needs at least one neuron, e.g. `layer {name}: 1 = ...`"),
             );
         }
         // Sources.
@@ -218,7 +243,7 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
                 err(
                     &mut errors,
                     src.span(),
-                    format!("source `{s}` is listed twice"),
+                    format!("source `{s}` is listed twice; list each source once"),
                 );
                 continue;
             }
@@ -241,12 +266,17 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
                     kind: SourceKind::Layer(k),
                 });
             } else if model.layers.iter().any(|l| l.name == s) {
+                sources_ok = false;
                 err(
                     &mut errors,
                     src.span(),
                     format!("layer `{name}` reads `{s}`, which is declared after it: projections go from earlier layers to later ones (or from a layer to itself)"),
                 );
+            } else if model.inputs.is_empty() || model.inputs.iter().any(|i| i.name == s) {
+                // No input, or a second one: reported with the inputs.
+                sources_ok = false;
             } else {
+                sources_ok = false;
                 err(
                     &mut errors,
                     src.span(),
@@ -255,13 +285,25 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
             }
         }
         if decl.sources.is_empty() {
+            sources_ok = false;
             err(
                 &mut errors,
                 decl.name.span(),
-                format!("layer `{name}` has no presynaptic source"),
+                format!(
+                    "layer `{name}` has no presynaptic source: add one, e.g. `<- {} + bias`",
+                    if input_name.is_empty() {
+                        "x"
+                    } else {
+                        &input_name
+                    }
+                ),
             );
         }
         // Neuron and bindings.
+        if declared_twice.contains(&decl.neuron.to_string()) {
+            layer_ok.push(false);
+            continue;
+        }
         let Some(&nk) = neuron_names.get(&decl.neuron.to_string()) else {
             let known: Vec<String> = model.neurons.iter().map(|n| n.name.to_string()).collect();
             err(
@@ -286,6 +328,7 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
         // Keys given, even when their value was rejected (no "missing" error on top).
         let mut given: HashSet<String> = HashSet::new();
         let errors_before_bindings = errors.len();
+        let mut unknown_keys: Vec<&Ident> = Vec::new();
         for b in &decl.bindings {
             let key = b.key.to_string();
             let is_param = neuron.params.iter().any(|p| *p == key);
@@ -320,7 +363,7 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
                         let count = if gr.count == 0 && groups.len() == 1 { decl.size } else { gr.count.max(1) };
                         v.extend(std::iter::repeat_n(gr.value, count));
                     }
-                    if v.len() != decl.size && !bad {
+                    if v.len() != decl.size && !bad && decl.size > 0 {
                         err(
                             &mut errors,
                             b.key.span(),
@@ -339,29 +382,57 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
                     g.first().map(|g| g.span).unwrap_or_else(|| b.key.span()),
                     format!("`{key}` is an activation of `{}`: bind it to a function, e.g. `{key}: tanh`", neuron.name),
                 ),
-                _ => err(
-                    &mut errors,
-                    b.key.span(),
-                    format!("neuron `{}` has no parameter or activation `{key}`", neuron.name),
-                ),
+                _ => unknown_keys.push(&b.key),
             }
         }
+        // A parameter refused where it is declared (a name declared twice) is not asked for.
+        let refused = |id: &Ident| {
+            neuron.declared.iter().filter(|(_, d)| d == id).count() > 1
+                || crate::names::BUILTIN_FUNCTIONS.contains(&id.to_string().as_str())
+        };
+        let mut missing: Vec<&Ident> = neuron
+            .params
+            .iter()
+            .chain(&neuron.activations)
+            .filter(|p| !given.contains(&p.to_string()) && !refused(p))
+            .collect();
+        // A misspelled key and the name it leaves unbound are one mistake.
+        for key in unknown_keys {
+            let names: Vec<String> = missing.iter().map(|m| m.to_string()).collect();
+            let guess = crate::names::closest(&key.to_string(), names.iter().map(String::as_str))
+                .map(str::to_owned);
+            let msg = match &guess {
+                Some(g) => {
+                    missing.retain(|m| **m != g);
+                    format!(
+                        "neuron `{}` has no parameter or activation `{key}`; did you mean `{g}`, \
+                         which this layer leaves unbound?",
+                        neuron.name
+                    )
+                }
+                None => format!(
+                    "neuron `{}` has no parameter or activation `{key}`: bind only its \
+                     parameters ({}) and activations ({})",
+                    neuron.name,
+                    list_or_none(&neuron.params),
+                    list_or_none(&neuron.activations)
+                ),
+            };
+            err(&mut errors, key.span(), msg);
+        }
         let values_ok = errors.len() == errors_before_bindings;
-        for p in &neuron.params {
-            if !given.contains(&p.to_string()) {
+        for m in missing {
+            if neuron.params.contains(m) {
                 err(
                     &mut errors,
                     decl.neuron.span(),
                     format!(
-                        "layer `{name}` gives no value for parameter `{p}` of `{}`",
+                        "layer `{name}` gives no value for parameter `{m}` of `{}`",
                         neuron.name
                     ),
                 );
-            }
-        }
-        for a in &neuron.activations {
-            if !given.contains(&a.to_string()) {
-                err(&mut errors, decl.neuron.span(), format!("layer `{name}` binds no function to activation `{a}` of `{}` (e.g. `{a}: tanh`)", neuron.name));
+            } else {
+                err(&mut errors, decl.neuron.span(), format!("layer `{name}` binds no function to activation `{m}` of `{}` (e.g. `{m}: tanh`)", neuron.name));
             }
         }
         let complete = neuron_ok[nk]
@@ -421,11 +492,12 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
         }
     }
 
-    // Local inversion: causal and stable at the declared parameter values.
+    // At rest, at the declared parameter values: a causal and stable local inversion, and
+    // finite kernels.
     if all_layers_ok {
         let mut reported = HashSet::new();
         for (layer, decl) in layers.iter_mut().zip(&model.layers) {
-            check_local_inversion(layer, decl, &model.neurons, &mut errors, &mut reported);
+            check_layer_at_rest(layer, decl, model, &mut errors, &mut reported);
         }
     }
 
@@ -456,6 +528,9 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
             Ok((o, l)) => {
                 output = o;
                 loss = l;
+                if sources_ok {
+                    check_layers_reach_output(&layers, model, &mut errors);
+                }
             }
             Err(es) => errors.extend(es),
         }
@@ -465,8 +540,17 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
     let mut learn_weights = false;
     let mut learn_biases = false;
     let mut learn_params = HashSet::new();
+    let mut listed = HashSet::new();
     for id in &model.learn {
         let name = id.to_string();
+        if !listed.insert(name.clone()) {
+            err(
+                &mut errors,
+                id.span(),
+                format!("`{name}` is listed twice in `learn`; list it once"),
+            );
+            continue;
+        }
         match name.as_str() {
             "W" => learn_weights = true,
             "b" => {
@@ -497,13 +581,15 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
                         err(&mut errors, id.span(), format!("`learn {name}`: the energy does not depend on `{name}` (it appears in no mismatch, prospective or rate of any layer), so it has no gradient"));
                     }
                 }
-                if !learn_params.insert(name.clone()) {
-                    err(&mut errors, id.span(), format!("`{name}` is listed twice"));
-                }
+                learn_params.insert(name.clone());
             }
         }
     }
 
+    // The same error from several layers (a mistake in a neuron or a `fn` that several layers
+    // use) is one mistake: reported once.
+    let mut seen = HashSet::new();
+    errors.retain(|e| seen.insert((format!("{:?}", e.span()), e.to_string())));
     let mut it = errors.into_iter();
     if let Some(mut first) = it.next() {
         it.for_each(|e| first.combine(e));
@@ -524,511 +610,52 @@ pub fn check(model: &Model) -> Result<Net, syn::Error> {
     })
 }
 
-/// Rejects layers whose local error neuron would be non-causal or unstable.
-fn check_local_inversion(
-    layer: &mut Layer,
-    decl: &LayerDecl,
-    neurons: &[NeuronDecl],
-    errors: &mut Vec<syn::Error>,
-    noncausal_reported: &mut HashSet<String>,
-) {
-    let neuron_span = decl.neuron.span();
-    let neuron = neurons.iter().find(|n| n.name == decl.neuron);
-    let pros_span = neuron
-        .map(|n| n.prospectives[0].name.span())
-        .unwrap_or(neuron_span);
-    let Some(local) = layer.sym.local(false) else {
-        // Reported once per neuron model, on its prospective quantity.
-        if !noncausal_reported.insert(layer.sym.neuron.clone()) {
-            return;
+/// Every layer must reach the output layer (the last one) through the projections: a layer
+/// that no later layer reads changes neither the output nor the loss.
+fn check_layers_reach_output(layers: &[Layer], model: &Model, errors: &mut Vec<syn::Error>) {
+    let Some(last) = layers.last() else { return };
+    let mut reach = vec![false; layers.len()];
+    reach[layers.len() - 1] = true;
+    for k in (0..layers.len()).rev() {
+        if reach[k] {
+            for s in &layers[k].sources {
+                if let SourceKind::Layer(j) = s.kind {
+                    reach[j] = true;
+                }
+            }
         }
+    }
+    for (k, decl) in model.layers.iter().enumerate() {
+        if reach[k] {
+            continue;
+        }
+        let mut srcs: Vec<&str> = last.sources.iter().map(|s| s.name.as_str()).collect();
+        srcs.push(&layers[k].name);
         errors.push(syn::Error::new(
-            pros_span,
+            decl.name.span(),
             format!(
-                "neuron `{}`: the local rule inverts the input→prospective filter, which needs the \
-                 prospective quantity to depend on d(state) (e.g. `u + tau_r * d(u)`); as declared the \
-                 inversion would differentiate the error (non-causal)",
-                layer.sym.neuron
+                "layer `{}` does not reach the output layer `{}`: no later layer reads it \
+                 (directly or through other layers), so it changes neither the output nor the \
+                 loss and its parameters get no gradient; add it to the sources of a later \
+                 layer (e.g. `layer {}: ... <- {}`), or remove it",
+                layers[k].name,
+                last.name,
+                last.name,
+                srcs.join(" + ")
             ),
         ));
-        return;
-    };
-    let n = local.v.len();
-    // Jacobian of v̇ in v, evaluated at the resting point (states and input zero) for every
-    // distinct set of parameter values of the layer.
-    let jac: Vec<Vec<Expr>> = (0..n)
-        .map(|i| {
-            (0..n)
-                .map(|j| layer.sym.g.diff(local.dv[i], local.v[j]))
-                .collect()
-        })
-        .collect();
-    // The forward dynamics and the prospective quantity at rest, where simulations start.
-    let mut rest_exprs = layer.sym.f.clone();
-    let prosp = layer.sym.prosp;
-    rest_exprs.push(layer.sym.on_shell(prosp));
-    let mut checked: Vec<Vec<u64>> = Vec::new();
-    for neuron_i in 0..layer.size {
-        let vals: Vec<f64> = layer
-            .values
-            .iter()
-            .map(|v| v.get(neuron_i).copied().unwrap_or(1.0))
-            .collect();
-        let key: Vec<u64> = vals.iter().map(|v| v.to_bits()).collect();
-        if checked.contains(&key) {
-            continue;
-        }
-        checked.push(key);
-        let params = layer.sym.params.clone();
-        let env = |name: &str| -> f64 {
-            params
-                .iter()
-                .position(|p| p == name)
-                .map(|k| vals[k])
-                .unwrap_or(0.0)
-        };
-        let m: Vec<Vec<f64>> = jac
-            .iter()
-            .map(|row| row.iter().map(|&e| layer.sym.g.eval(e, &env)).collect())
-            .collect();
-        let desc: Vec<String> = params
-            .iter()
-            .zip(&vals)
-            .map(|(p, v)| format!("{p} = {v:?}"))
-            .collect();
-        let forward_at_rest = rest_exprs.iter().map(|&e| layer.sym.g.eval(e, &env));
-        if m.iter()
-            .flatten()
-            .copied()
-            .chain(forward_at_rest)
-            .any(|v| !v.is_finite())
-        {
-            errors.push(syn::Error::new(
-                neuron_span,
-                format!(
-                    "neuron `{}` in layer `{}`: its equations are not finite at rest (all states \
-                     and the input zero, where every simulation starts) at {}: e.g. `sqrt(u)`, \
-                     `ln(u)` or `1/u` of a state; shift the state or use a function finite at 0",
-                    layer.sym.neuron,
-                    layer.name,
-                    desc.join(", ")
-                ),
-            ));
-            return;
-        }
-        if !hurwitz(&m) {
-            errors.push(syn::Error::new(
-                neuron_span,
-                format!(
-                    "neuron `{}` in layer `{}`: the local error neuron (the inverse of its \
-                     input→prospective filter) is unstable at {}: the filter is not minimum-phase, \
-                     so the phase-matched causal inversion does not exist",
-                    layer.sym.neuron,
-                    layer.name,
-                    desc.join(", ")
-                ),
-            ));
-            return;
-        }
     }
 }
 
-/// Whether every eigenvalue of `m` has a negative real part (Routh–Hurwitz on the
-/// characteristic polynomial from Faddeev–LeVerrier).
-pub fn hurwitz(m: &[Vec<f64>]) -> bool {
-    let n = m.len();
-    if n == 0 {
-        return true;
-    }
-    if m.iter().flatten().any(|v| !v.is_finite()) {
-        return false;
-    }
-    // Characteristic polynomial λ^n + c1 λ^{n-1} + ... + cn.
-    let mut coeffs = vec![1.0];
-    let mut mk = vec![vec![0.0; n]; n];
-    let mut prev = vec![vec![0.0; n]; n]; // M_{k-1}
-    for k in 1..=n {
-        // M_k = A M_{k-1} + c_{k-1} I
-        for i in 0..n {
-            for j in 0..n {
-                let mut s = 0.0;
-                for l in 0..n {
-                    s += m[i][l] * prev[l][j];
-                }
-                mk[i][j] = s + if i == j { coeffs[k - 1] } else { 0.0 };
-            }
-        }
-        let mut tr = 0.0;
-        for i in 0..n {
-            for l in 0..n {
-                tr += m[i][l] * mk[l][i];
-            }
-        }
-        coeffs.push(-tr / k as f64);
-        prev = mk.clone();
-    }
-    // Routh array.
-    let mut rows: Vec<Vec<f64>> = vec![
-        coeffs.iter().step_by(2).copied().collect(),
-        coeffs.iter().skip(1).step_by(2).copied().collect(),
-    ];
-    for _ in 0..n.saturating_sub(1) {
-        let a = &rows[rows.len() - 2];
-        let b = &rows[rows.len() - 1];
-        let b0 = b.first().copied().unwrap_or(0.0);
-        if b0 <= 0.0 {
-            return false;
-        }
-        let width = a.len().max(b.len());
-        let next: Vec<f64> = (0..width.saturating_sub(1))
-            .map(|j| {
-                let a1 = a.get(j + 1).copied().unwrap_or(0.0);
-                let b1 = b.get(j + 1).copied().unwrap_or(0.0);
-                (b0 * a1 - a[0] * b1) / b0
-            })
-            .collect();
-        rows.push(next);
-    }
-    rows.iter().all(|r| r.first().copied().unwrap_or(1.0) > 0.0)
-}
-
-/// Splits `a + b - c` into signed terms.
-fn terms<'e>(e: &'e MathExpr, sign: f64, out: &mut Vec<(f64, &'e MathExpr)>) {
-    match e {
-        MathExpr::Bin {
-            op: BinOp::Add,
-            lhs,
-            rhs,
-            ..
-        } => {
-            terms(lhs, sign, out);
-            terms(rhs, sign, out);
-        }
-        MathExpr::Bin {
-            op: BinOp::Sub,
-            lhs,
-            rhs,
-            ..
-        } => {
-            terms(lhs, sign, out);
-            terms(rhs, -sign, out);
-        }
-        _ => out.push((sign, e)),
-    }
-}
-
-fn is_call<'e>(e: &'e MathExpr, name: &str) -> Option<(&'e Ident, &'e [MathExpr])> {
-    match e {
-        MathExpr::Call { func, args } if *func == name => Some((func, args)),
-        _ => None,
-    }
-}
-
-fn check_energy(
-    energy: &EnergyDecl,
-    model: &Model,
-    layers: &[Layer],
-) -> Result<(usize, Loss), Vec<syn::Error>> {
-    let mut errors = Vec::new();
-    let mut ts = Vec::new();
-    terms(&energy.expr, 1.0, &mut ts);
-    let mut mismatch_seen = false;
-    let mut result: Option<(usize, Loss)> = None;
-    let all_mismatches: Vec<String> = {
-        let mut v: Vec<String> = Vec::new();
-        for l in layers {
-            for m in &l.sym.mismatch_names {
-                if !v.contains(m) {
-                    v.push(m.clone());
-                }
-            }
-        }
-        v
-    };
-    for (sign, t) in ts {
-        // 0.5 * sum_sq(...), sum_sq(...) * 0.5, sum_sq(...) / 2
-        let (factor, rest) = split_factor(t);
-        if let Some((func, args)) = is_call(rest, "sum_sq") {
-            mismatch_seen = true;
-            if (sign * factor.unwrap_or(f64::NAN) - 0.5).abs() > 0.0 {
-                errors.push(syn::Error::new(
-                    t.span(),
-                    "the mismatch part of the energy is `0.5 * sum_sq(...)` (½ Σ‖e‖², `vle::_theory` §3); other weights are not supported",
-                ));
-            }
-            let mut listed = Vec::new();
-            for a in args {
-                match a {
-                    MathExpr::Var(id) if all_mismatches.contains(&id.to_string()) => {
-                        listed.push(id.to_string())
-                    }
-                    other => errors.push(syn::Error::new(
-                        other.span(),
-                        format!(
-                            "`sum_sq` takes mismatch names; the mismatches are: {}",
-                            all_mismatches.join(", ")
-                        ),
-                    )),
-                }
-            }
-            for m in &all_mismatches {
-                if !listed.contains(m) {
-                    errors.push(syn::Error::new(
-                        func.span(),
-                        format!("the energy must contain every mismatch: `{m}` is missing from `sum_sq(...)`"),
-                    ));
-                }
-            }
-            continue;
-        }
-        let is_beta = |e: &MathExpr| matches!(e, MathExpr::Var(id) if id == "beta");
-        let loss_expr = match t {
-            MathExpr::Bin {
-                op: BinOp::Mul,
-                lhs,
-                rhs,
-                ..
-            } if is_beta(lhs) => Some(&**rhs),
-            MathExpr::Bin {
-                op: BinOp::Mul,
-                lhs,
-                rhs,
-                ..
-            } if is_beta(rhs) => Some(&**lhs),
-            _ => None,
-        };
-        let Some(loss_expr) = loss_expr.filter(|_| sign > 0.0) else {
-            errors.push(syn::Error::new(
-                t.span(),
-                "expected `0.5 * sum_sq(<mismatches>)` or `beta * <loss>` where the loss is `mse(out.r, target)`, `cross_entropy(out.r, target)` or `sum(<expression of out.r and target>)`",
-            ));
-            continue;
-        };
-        if result.is_some() {
-            errors.push(syn::Error::new(
-                t.span(),
-                "the energy has more than one `beta * loss` term",
-            ));
-            continue;
-        }
-        match check_loss(loss_expr, model, layers) {
-            Ok(r) => result = Some(r),
-            Err(e) => errors.push(e),
-        }
-    }
-    if !mismatch_seen {
-        errors.push(syn::Error::new(
-            energy.eq_span,
-            "the energy needs its mismatch part `0.5 * sum_sq(<all mismatches>)`",
-        ));
-    }
-    if result.is_none() && errors.is_empty() {
-        errors.push(syn::Error::new(energy.eq_span, "the energy needs a loss term `beta * mse(out.r, target)` (or `cross_entropy`, or `sum(...)`)"));
-    }
-    if errors.is_empty() {
-        Ok(result.expect("checked above"))
+/// `a, b` or `none`, for messages that list names.
+fn list_or_none(names: &[Ident]) -> String {
+    if names.is_empty() {
+        "none".into()
     } else {
-        Err(errors)
-    }
-}
-
-fn split_factor(t: &MathExpr) -> (Option<f64>, &MathExpr) {
-    match t {
-        MathExpr::Bin {
-            op: BinOp::Mul,
-            lhs,
-            rhs,
-            ..
-        } => match (&**lhs, &**rhs) {
-            (MathExpr::Num { value, .. }, r) => (Some(*value), r),
-            (l, MathExpr::Num { value, .. }) => (Some(*value), l),
-            _ => (None, t),
-        },
-        MathExpr::Bin {
-            op: BinOp::Div,
-            lhs,
-            rhs,
-            ..
-        } => match &**rhs {
-            MathExpr::Num { value, .. } if *value != 0.0 => (Some(1.0 / value), lhs),
-            _ => (None, t),
-        },
-        _ => (Some(1.0), t),
-    }
-}
-
-/// Finds `layer.rate` references and checks they all name the same layer's rate.
-fn loss_layer(
-    e: &MathExpr,
-    layers: &[Layer],
-    found: &mut Option<usize>,
-    errors: &mut Vec<syn::Error>,
-) {
-    match e {
-        MathExpr::Field { base, field } => match layers.iter().position(|l| *base == l.name) {
-            Some(k) => {
-                if *field != layers[k].sym.rate_name {
-                    errors.push(syn::Error::new(
-                        field.span(),
-                        format!("the loss reads rates: `{base}.{}`", layers[k].sym.rate_name),
-                    ));
-                }
-                match found {
-                    Some(prev) if *prev != k => errors.push(syn::Error::new(
-                        base.span(),
-                        "the loss must read a single output layer",
-                    )),
-                    _ => *found = Some(k),
-                }
-            }
-            None => errors.push(syn::Error::new(
-                base.span(),
-                format!("unknown layer `{base}`"),
-            )),
-        },
-        MathExpr::Neg { expr, .. } => loss_layer(expr, layers, found, errors),
-        MathExpr::Bin { lhs, rhs, .. } => {
-            loss_layer(lhs, layers, found, errors);
-            loss_layer(rhs, layers, found, errors);
-        }
-        MathExpr::Call { args, .. } => args
+        names
             .iter()
-            .for_each(|a| loss_layer(a, layers, found, errors)),
-        MathExpr::Num { .. } | MathExpr::Var(_) => {}
-    }
-}
-
-fn check_loss(e: &MathExpr, model: &Model, layers: &[Layer]) -> Result<(usize, Loss), syn::Error> {
-    let mut found = None;
-    let mut errors = Vec::new();
-    loss_layer(e, layers, &mut found, &mut errors);
-    if let Some(first) = errors.into_iter().reduce(|mut a, b| {
-        a.combine(b);
-        a
-    }) {
-        return Err(first);
-    }
-    let Some(out) = found else {
-        return Err(syn::Error::new(
-            e.span(),
-            "the loss must read an output layer's rate, e.g. `mse(out.r, target)`",
-        ));
-    };
-    let builtin = |name: &str| -> Option<Result<(), syn::Error>> {
-        let (func, args) = is_call(e, name)?;
-        let ok = args.len() == 2
-            && matches!(&args[0], MathExpr::Field { .. })
-            && matches!(&args[1], MathExpr::Var(id) if id == "target");
-        Some(if ok {
-            Ok(())
-        } else {
-            Err(syn::Error::new(
-                func.span(),
-                format!("`{name}` takes `(layer.rate, target)`"),
-            ))
-        })
-    };
-    if let Some(r) = builtin("mse") {
-        return r.map(|_| (out, Loss::Mse));
-    }
-    if let Some(r) = builtin("cross_entropy") {
-        return r.map(|_| (out, Loss::CrossEntropy));
-    }
-    let Some((func, args)) = is_call(e, "sum") else {
-        return Err(syn::Error::new(
-            e.span(),
-            "unsupported loss: use `mse(out.r, target)`, `cross_entropy(out.r, target)` or `sum(<expression of out.r and target>)`",
-        ));
-    };
-    if args.len() != 1 {
-        return Err(syn::Error::new(
-            func.span(),
-            "`sum` takes one elementwise expression",
-        ));
-    }
-    let mut g = Graph::new();
-    let r = g.var("r");
-    let y = g.var("y");
-    let mut errs = Vec::new();
-    let expr = {
-        let mut scope = Scope {
-            functions: &model.functions,
-            errors: &mut errs,
-        };
-        lower_loss(&mut g, &mut scope, &args[0], r, y)
-    };
-    if let Some(first) = errs.into_iter().reduce(|mut a, b| {
-        a.combine(b);
-        a
-    }) {
-        return Err(first);
-    }
-    let d_expr = g.diff(expr, r);
-    let source = g.display(expr);
-    Ok((
-        out,
-        Loss::Sum {
-            g,
-            expr,
-            d_expr,
-            source,
-        },
-    ))
-}
-
-fn lower_loss(g: &mut Graph, scope: &mut Scope, e: &MathExpr, r: Expr, y: Expr) -> Expr {
-    // Reuse the neuron-free formula lowering by binding `out.r` and `target` as arguments.
-    let mut env = HashMap::new();
-    env.insert("target".to_string(), y);
-    let rewritten = rewrite_fields(e);
-    env.insert("__rate".to_string(), r);
-    crate::derive::lower_with_env(g, scope, &rewritten, &env)
-}
-
-fn rewrite_fields(e: &MathExpr) -> MathExpr {
-    match e {
-        MathExpr::Field { base, .. } => MathExpr::Var(Ident::new("__rate", base.span())),
-        MathExpr::Neg { span, expr } => MathExpr::Neg {
-            span: *span,
-            expr: Box::new(rewrite_fields(expr)),
-        },
-        MathExpr::Bin { op, span, lhs, rhs } => MathExpr::Bin {
-            op: *op,
-            span: *span,
-            lhs: Box::new(rewrite_fields(lhs)),
-            rhs: Box::new(rewrite_fields(rhs)),
-        },
-        MathExpr::Call { func, args } => MathExpr::Call {
-            func: func.clone(),
-            args: args.iter().map(rewrite_fields).collect(),
-        },
-        other => other.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::hurwitz;
-
-    #[test]
-    fn hurwitz_matches_known_spectra() {
-        assert!(hurwitz(&[vec![-1.0]]));
-        assert!(!hurwitz(&[vec![0.5]]));
-        assert!(!hurwitz(&[vec![0.0]]));
-        // Eigenvalues -1 ± 2i.
-        assert!(hurwitz(&[vec![-1.0, 2.0], vec![-2.0, -1.0]]));
-        // Eigenvalues 1, -3.
-        assert!(!hurwitz(&[vec![1.0, 0.0], vec![0.0, -3.0]]));
-        // Triangular 3x3 with eigenvalues -1, -2, -0.1.
-        assert!(hurwitz(&[
-            vec![-1.0, 5.0, 1.0],
-            vec![0.0, -2.0, 7.0],
-            vec![0.0, 0.0, -0.1]
-        ]));
-        assert!(!hurwitz(&[
-            vec![-1.0, 5.0, 1.0],
-            vec![0.0, 2.0, 7.0],
-            vec![0.0, 0.0, -0.1]
-        ]));
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
