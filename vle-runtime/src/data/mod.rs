@@ -92,7 +92,7 @@ impl Dataset {
         &self.x_test[i * self.length..(i + 1) * self.length]
     }
 
-    /// Loads an `.npz` archive (write it with `np.savez`, uncompressed) holding `x`
+    /// Loads an `.npz` archive (`np.savez` or `np.savez_compressed`) holding `x`
     /// (samples × time, numbers) and `y` (integer labels in `0..classes`), and optionally
     /// `x_test` and `y_test` (the names of the published MNIST-1D file). Without a test set,
     /// the first ⌊n·train_split⌋ samples train and the rest test. Other arrays are ignored.
