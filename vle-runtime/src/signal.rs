@@ -326,7 +326,7 @@ impl HeldSequence {
 
     /// Number of held vectors.
     pub fn len(&self) -> usize {
-        self.values.len() / self.input_dim
+        self.values.len().checked_div(self.input_dim).unwrap_or(0)
     }
 
     /// Whether there are no vectors (never for one built by [`HeldSequence::new`]).
@@ -347,7 +347,7 @@ impl HeldSequence {
         if s <= 0.0 {
             return 0;
         }
-        ((s.floor() as usize) / self.hold).min(self.len() - 1)
+        ((s.floor() as usize) / self.hold.max(1)).min(self.len().saturating_sub(1))
     }
 }
 
@@ -360,8 +360,19 @@ impl Signal for HeldSequence {
     }
     fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]) {
         let i = self.index_at(t);
-        x.copy_from_slice(&self.values[i * self.input_dim..(i + 1) * self.input_dim]);
-        y.copy_from_slice(&self.target);
+        // A sequence that fails `validate` (built field by field) gives NaN, which the entry
+        // points would name, rather than a panic; they refuse it before sampling anyway.
+        match self
+            .values
+            .get(i * self.input_dim..(i + 1) * self.input_dim)
+        {
+            Some(v) if v.len() == x.len() => x.copy_from_slice(v),
+            _ => x.fill(f64::NAN),
+        }
+        match self.target.len() == y.len() {
+            true => y.copy_from_slice(&self.target),
+            false => y.fill(f64::NAN),
+        }
     }
     /// The checks of [`HeldSequence::new`], for sequences built field by field.
     fn validate(&self) -> Result<()> {
@@ -408,13 +419,17 @@ mod tests {
             let e = e.unwrap_err().to_string();
             assert!(e.contains(name), "{name}: {e}");
         }
-        // Built field by field: refused by `validate`, which every entry point calls.
+        // Built field by field: refused by `validate`, which every entry point calls; sampled
+        // directly, NaN rather than a panic.
         let mut s = held(vec![1.0; 2], 1, 1, 0.1).unwrap();
         s.hold = 0;
-        assert!(Signal::validate(&s)
-            .unwrap_err()
-            .to_string()
-            .contains("hold"));
+        let e = Signal::validate(&s).unwrap_err().to_string();
+        assert!(e.contains("hold"), "{e}");
+        s.input_dim = 0;
+        s.values.clear();
+        let (mut x, mut y) = ([0.0], [0.0; 2]);
+        s.at(0.3, &mut x, &mut y);
+        assert!(x[0].is_nan() && y[0].is_nan() && s.is_empty() && s.steps() == 0);
         let bad = SumOfSines::default().with_input(Sines {
             amplitudes: vec![1.0],
             ..Sines::default()

@@ -84,10 +84,16 @@ impl Dataset {
         self.y_test.len()
     }
     /// Training sample `i`.
+    ///
+    /// # Panics
+    /// When `i` is not below [`Dataset::n_train`], as slice indexing does.
     pub fn train_sample(&self, i: usize) -> &[f64] {
         &self.x_train[i * self.length..(i + 1) * self.length]
     }
     /// Test sample `i`.
+    ///
+    /// # Panics
+    /// When `i` is not below [`Dataset::n_test`], as slice indexing does.
     pub fn test_sample(&self, i: usize) -> &[f64] {
         &self.x_test[i * self.length..(i + 1) * self.length]
     }
