@@ -102,18 +102,19 @@ pub fn check_finite_data<T: Scalar>(
     })
 }
 
-/// Scratch space of one RK4 step on the continuous system.
+/// Scratch space of one RK4 step on the continuous system (internal: the simulator and the
+/// continuous adjoint size it, and check what they step).
 #[derive(Clone, Debug)]
-pub struct Rk4Scratch<T> {
+pub(crate) struct Rk4Scratch<T> {
     /// The stage slopes k1..k4, each `CONT` long.
-    pub k: [Vec<T>; 4],
+    pub(crate) k: [Vec<T>; 4],
     /// The stage state `c + h·k`, `CONT` long.
-    pub tmp: Vec<T>,
+    pub(crate) tmp: Vec<T>,
 }
 
 impl<T: Scalar> Rk4Scratch<T> {
     /// Zeroed scratch for a continuous state of `cont` entries (the network's `CONT`).
-    pub fn new(cont: usize) -> Self {
+    pub(crate) fn new(cont: usize) -> Self {
         let z = vec![T::zero(); cont];
         Rk4Scratch {
             k: [z.clone(), z.clone(), z.clone(), z.clone()],
@@ -123,8 +124,9 @@ impl<T: Scalar> Rk4Scratch<T> {
 }
 
 /// One classical RK4 step of the continuous state `c` (length CONT) with inputs `x0 = x(t)`,
-/// `xm = x(t + dt/2)`, `x1 = x(t + dt)`. Leaves the stage slopes in `s.k`.
-pub fn rk4_step<N: Network, T: Scalar>(
+/// `xm = x(t + dt/2)`, `x1 = x(t + dt)`. Leaves the stage slopes in `s.k`. Internal: its
+/// callers ([`Simulator`], [`crate::continuous_adjoint`]) check the lengths, `p` and `dt`.
+pub(crate) fn rk4_step<N: Network, T: Scalar>(
     p: &[T],
     c: &mut [T],
     x0: &[T],
