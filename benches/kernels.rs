@@ -71,6 +71,7 @@ fn parallel<N: Network, T: Scalar>(batch: usize, chunks: usize) -> impl OnlineSt
     let mut par = vle::ParallelOnline::<T>::new::<N>(batch, chunks);
     move |p, states, local, xs, ys, beta, gamma, dt, grad| {
         par.step::<N>(p, states, local, xs, ys, beta, gamma, dt, grad)
+            .expect("the bench's slices hold its batch, its parameters are valid")
     }
 }
 

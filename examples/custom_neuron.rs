@@ -238,11 +238,11 @@ fn run() -> Res<()> {
     let tail_mean = |c: &[f64]| common::mean(&c[c.len() - tail..]);
     let names = ["local rule", "exact (BPTT)", "local, k = 0"];
     let ps = [&p_local, &p_bptt, &p_abl];
-    let held_start = frozen_loss::<AdaptChain, _>(&initial, &held_out, 0.0, DT, eval_steps);
+    let held_start = frozen_loss::<AdaptChain, _>(&initial, &held_out, 0.0, DT, eval_steps)?;
     let held: Vec<f64> = ps
         .iter()
         .map(|p| frozen_loss::<AdaptChain, _>(p, &held_out, 0.0, DT, eval_steps))
-        .collect();
+        .collect::<Result<_, _>>()?;
     println!(
         "  {:<13} {:>10} {:>10} {:>10} {:>7}  learned k",
         "learner", "first", "final", "held-out", "secs"

@@ -284,8 +284,8 @@ fn run() -> Res<()> {
             signal.at(t0 + n as f64 * DT, &mut x, &mut y);
             sum += LagLine::loss(&p_le, &le_state, &y);
             le.step(&p_le, &mut le_state, &x, &y, BETA, DT, &mut le_g);
-            le_opt.step(&mut p_le, &le_g);
-            clamp_time_constants::<LagLine, f64>(&mut p_le, DT, TAU_MAX);
+            le_opt.step(&mut p_le, &le_g)?;
+            clamp_time_constants::<LagLine, f64>(&mut p_le, DT, TAU_MAX)?;
             le_g.iter_mut().for_each(|g| *g = 0.0);
         }
         if !sum.is_finite() || p_le.iter().any(|v| !v.is_finite()) {
@@ -319,7 +319,7 @@ fn run() -> Res<()> {
     let held: Vec<f64> = [&initial, &p_gle, &p_le, &p_bptt]
         .iter()
         .map(|p| frozen_loss::<LagLine, _>(p, &held_out, 0.0, DT, eval_steps))
-        .collect();
+        .collect::<Result<_, _>>()?;
     let secs = [secs_gle, secs_le, secs_bptt];
     println!(
         "loss = mean of l = (r - y)^2 / 2 per step; 'final' = mean over the last {tail} windows \

@@ -103,14 +103,14 @@ fn run() -> Res<()> {
         "LagNet teacher-student (docs/theory.md §8): 1 -> 2 -> 2 -> 1, tanh hidden, linear out"
     );
     println!("hidden tau_m = 1, tau_r = (1, 0.1) per layer; dt = {DT}, beta = {BETA}");
-    let input = Sines::new(AMPS.to_vec(), FREQS.to_vec(), vec![0.0, 1.3, 2.1]);
+    let input = Sines::new(AMPS.to_vec(), FREQS.to_vec(), vec![0.0, 1.3, 2.1])?;
     let teacher = vle::init_params::<LagNet, f64>(args.seed + 1000);
     let initial = vle::init_params::<LagNet, f64>(args.seed);
     let err_steps = ((args.error_time / DT) as usize).max(200);
     let signal =
         TeacherSignal::new::<LagNet>(&teacher, |t| input.eval(t), DT, steps.max(err_steps));
     // Held out: a different phase of the same three sines, from rest.
-    let input_held = Sines::new(AMPS.to_vec(), FREQS.to_vec(), vec![0.7, 2.9, 4.4]);
+    let input_held = Sines::new(AMPS.to_vec(), FREQS.to_vec(), vec![0.7, 2.9, 4.4])?;
     let eval_steps = 10_000;
     let held_out = TeacherSignal::new::<LagNet>(&teacher, |t| input_held.eval(t), DT, eval_steps);
     println!(
@@ -273,9 +273,9 @@ fn run() -> Res<()> {
     let tail = (windows / 10).max(1);
     let tail_mean = |c: &[f64]| common::mean(&c[c.len() - tail..]);
     let held = [
-        frozen_loss::<LagNet, _>(&initial, &held_out, 0.0, DT, eval_steps),
-        frozen_loss::<LagNet, _>(&p_gle, &held_out, 0.0, DT, eval_steps),
-        frozen_loss::<LagNet, _>(&p_bptt, &held_out, 0.0, DT, eval_steps),
+        frozen_loss::<LagNet, _>(&initial, &held_out, 0.0, DT, eval_steps)?,
+        frozen_loss::<LagNet, _>(&p_gle, &held_out, 0.0, DT, eval_steps)?,
+        frozen_loss::<LagNet, _>(&p_bptt, &held_out, 0.0, DT, eval_steps)?,
     ];
     println!(
         "  {:<6} {:>11} {:>11} {:>11} {:>8}",

@@ -147,8 +147,8 @@ struct Args {
     /// a subset of --data / --x), each value for one step, two epochs, one seed.
     #[arg(long)]
     quick: bool,
-    /// Load the dataset from an uncompressed .npz with `x` (samples × time), `y` (integer
-    /// labels 0..9) and optionally `x_test`, `y_test`.
+    /// Load the dataset from an .npz (np.savez or np.savez_compressed) with `x` (samples ×
+    /// time), `y` (integer labels 0..9) and optionally `x_test`, `y_test`.
     #[arg(long, conflicts_with_all = ["x", "y"])]
     data: Option<PathBuf>,
     /// Inputs (samples × time) as .npy; needs --y.
@@ -261,7 +261,12 @@ fn argmax(v: &[f64]) -> usize {
 
 /// Training sample `i` as a signal: its values held `hold` steps each, the one-hot label as
 /// the target throughout.
-fn train_signal(data: &Dataset, i: usize, hold: usize, dt: f64) -> HeldSequence {
+fn train_signal(
+    data: &Dataset,
+    i: usize,
+    hold: usize,
+    dt: f64,
+) -> Result<HeldSequence, vle::Error> {
     let x = data.train_sample(i).to_vec();
     HeldSequence::new(x, 1, hold, dt, one_hot(data.y_train[i]))
 }
@@ -284,7 +289,7 @@ fn gradient_checks(
     let p: Vec<f64> = init_params::<Net, f64>(0);
     let signal = |i: usize| train_signal(data, i, hold, dt);
     let steps = data.length * hold;
-    let short = vle::Window::sample(&signal(0), 0.0, dt, 36.min(steps));
+    let short = vle::Window::sample(&signal(0)?, 0.0, dt, 36.min(steps));
     let (_, generated) =
         vle::exact_gradient::<Net, f64>(&p, &short.xs, &short.ys, dt, 1.0, Tape::Full)?;
     let idx = vle::verify::dual::entries_to_check::<Net>(4, 7);
@@ -338,7 +343,7 @@ fn alignment(
     let steps = data.length * hold;
     let (mut local, mut exact) = (vec![0.0; Net::PARAMS], vec![0.0; Net::PARAMS]);
     for i in 0..samples.min(data.n_train()) {
-        let sig = signal(i);
+        let sig = signal(i)?;
         let l = vle::verify::check::local_gradient::<Net, _>(p, &sig, dt, steps, 1.0);
         let w = vle::Window::sample(&sig, 0.0, dt, steps);
         let (_, e) = vle::exact_gradient::<Net, f64>(p, &w.xs, &w.ys, dt, 1.0, Tape::Full)?;
@@ -372,7 +377,7 @@ fn alignment(
 /// high frequencies by up to τm/τr where the adjoint attenuates them, so where the local
 /// errors are much rougher and larger than the adjoint's, that gain is what misleads them.
 fn error_spectra(data: &Dataset, hold: usize, dt: f64, p: &[f64]) -> Result<(), Box<dyn Error>> {
-    let sig = train_signal(data, 0, hold, dt);
+    let sig = train_signal(data, 0, hold, dt)?;
     let steps = data.length * hold;
     let sweep = vle::continuous_adjoint::<Net, f64, _>(p, &sig, None, 0.0, dt, steps, 1.0)?;
     let (mut state, mut local) = (vec![0.0; Net::STATE], vec![0.0; Net::LOCAL]);
@@ -719,13 +724,11 @@ fn local_batch(
                     }
                     let inv = 1.0 / batch as T;
                     total.iter_mut().for_each(|g| *g *= inv);
-                    zero_non_learnable::<Net, T>(&mut total);
                     let mut p = params.write().expect("parameters lock");
-                    let checked = check_finite_params::<Net, T>(&total, "gradient", Some(n))
-                        .and_then(|()| {
-                            opt.step(&mut p, &total);
-                            check_finite_params::<Net, T>(&p, "parameter", Some(n))
-                        });
+                    let checked = zero_non_learnable::<Net, T>(&mut total)
+                        .and_then(|()| check_finite_params::<Net, T>(&total, "gradient", Some(n)))
+                        .and_then(|()| opt.step(&mut p, &total))
+                        .and_then(|()| check_finite_params::<Net, T>(&p, "parameter", Some(n)));
                     if let Err(e) = checked {
                         error = Some(e.to_string());
                         failed.store(true, Ordering::Relaxed);
@@ -834,10 +837,13 @@ fn exact_batch(
         let w = count as T / batch as T;
         total.iter_mut().zip(&g).for_each(|(t, &v)| *t += w * v);
     }
-    zero_non_learnable::<Net, T>(&mut total);
-    check_finite_params::<Net, T>(&total, "gradient", None)?;
-    optimizer.step(p, &total);
-    check_finite_params::<Net, T>(p, "parameter", None)?;
+    zero_non_learnable::<Net, T>(&mut total)?;
+    // The update ends the sequence: its values are named at its last step (a step marks
+    // values vle produced, as opposed to values passed in).
+    let last = Some(steps - 1);
+    check_finite_params::<Net, T>(&total, "gradient", last)?;
+    optimizer.step(p, &total)?;
+    check_finite_params::<Net, T>(p, "parameter", last)?;
     // batch_gradient's loss is β·dt·Σₙ ℓ per sample: convert to the mean ℓ per step.
     Ok((loss / (batch as f64 * dt * steps as f64), None))
 }
@@ -971,7 +977,7 @@ fn train(setup: &Setup<'_>, rule: Rule, seed: u64) -> Result<Vec<EpochRecord>, B
             let signals: Vec<HeldSequence> = idx
                 .iter()
                 .map(|&i| train_signal(data, i, hold, dt))
-                .collect();
+                .collect::<Result<_, _>>()?;
             let labels: Vec<usize> = idx.iter().map(|&i| data.y_train[i]).collect();
             let (batch_loss, sums) = match rule {
                 Rule::Local => local_batch(
@@ -1232,9 +1238,44 @@ fn main() -> std::process::ExitCode {
     common::main_with(run)
 }
 
+/// With `--resume`: reads and checks every checkpoint the run would continue from (format,
+/// checksum, network, layout, an optimizer state that fits this network) before any other
+/// start-up work, so that a damaged or foreign file is refused at once, not after the data
+/// generation and the gradient checks.
+fn check_checkpoints(args: &Args) -> Result<(), Box<dyn Error>> {
+    let rules: &[&str] = match args.rule {
+        Rule::Both => &["local", "exact"],
+        Rule::Local => &["local"],
+        Rule::Exact => &["exact"],
+    };
+    let seeds = if args.quick { 1 } else { args.seeds };
+    for rule in rules {
+        for seed in args.first_seed..args.first_seed + seeds as u64 {
+            let ckpt = checkpoint_path(args, rule, seed);
+            if !ckpt.exists() {
+                continue;
+            }
+            let c = Checkpoint::<Net, T>::load(&ckpt)?;
+            let state = c.optimizer.ok_or_else(|| {
+                format!(
+                    "{}: holds no optimizer state (parameters only); it cannot be resumed",
+                    ckpt.display()
+                )
+            })?;
+            Adam::<T>::new(1e-3, learnable_mask::<Net>())
+                .restore_state(state)
+                .map_err(|e| format!("{}: {e}", ckpt.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn run() -> Result<(), Box<dyn Error>> {
     let started = Instant::now();
     let args = Args::parse();
+    if args.resume {
+        check_checkpoints(&args)?;
+    }
     let (mut data, source) = load_data(&args)?;
     let (mut hold, mut epochs, mut seeds) = (args.hold, args.epochs, args.seeds);
     if args.quick {

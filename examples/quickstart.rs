@@ -56,7 +56,7 @@ fn heading(title: &str) {
 
 /// The input: a sum of three sines (frequencies in cycles per unit time, not commensurate, so
 /// the held-out window is not a repeat of the training stretch).
-fn input_signal() -> SumOfSines {
+fn input_signal() -> Result<SumOfSines, vle::Error> {
     SumOfSines::new(
         vec![1.0, 0.6, 0.4],
         vec![0.0713, 0.1618, 0.317],
@@ -125,10 +125,10 @@ fn norm(v: &[f64]) -> f64 {
 }
 
 /// Mean instantaneous loss ℓ of frozen parameters `p` over a window, starting from rest.
-fn window_loss(p: &[f64], window: &Window) -> f64 {
+fn window_loss(p: &[f64], window: &Window) -> Result<f64, vle::Error> {
     let mut state = vec![0.0; QuickNet::STATE];
-    let total = discrete_loss::<QuickNet, f64>(p, &mut state, &window.xs, &window.ys, DT, 1.0);
-    total / (DT * window.steps as f64)
+    let total = discrete_loss::<QuickNet, f64>(p, &mut state, &window.xs, &window.ys, DT, 1.0)?;
+    Ok(total / (DT * window.steps as f64))
 }
 
 /// Declares a small GLE network, prints its derivation, trains a student online with the local
@@ -174,7 +174,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
 
     heading("3. Teacher-student task, learned online with the local rule");
-    let input = input_signal();
+    let input = input_signal()?;
     let teacher: Vec<f64> = init_params::<QuickNet, f64>(TEACHER_SEED);
     let initial: Vec<f64> = init_params::<QuickNet, f64>(STUDENT_SEED);
     let train = TeacherSignal::new(&teacher, &input, 0.0, TRAIN_STEPS);
@@ -215,8 +215,8 @@ fn main() -> Result<(), Box<dyn Error>> {
          ratio {:.3e}",
         online_end / online_start
     );
-    let loss_start = window_loss(&initial, &eval);
-    let loss_end = window_loss(&student, &eval);
+    let loss_start = window_loss(&initial, &eval)?;
+    let loss_end = window_loss(&student, &eval)?;
     println!(
         "held-out loss (mean over t = {eval_t0} .. {}, frozen parameters): \
          {loss_start:.4e} -> {loss_end:.4e}, ratio {:.3e}",

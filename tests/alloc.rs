@@ -148,7 +148,8 @@ fn hot_paths_do_not_allocate_and_memory_is_bounded() {
                     0.0,
                     0.01,
                     &mut grad,
-                );
+                )
+                .unwrap();
             }
         })
     };

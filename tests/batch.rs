@@ -197,7 +197,8 @@ fn parallel_chunks_equal_the_single_batched_step() {
                 batch,
                 &mut scratch,
             );
-            par.step::<N>(&p, &mut s2, &mut l2, &xs, &ys, 1.0, 0.0, 0.01, &mut g2);
+            par.step::<N>(&p, &mut s2, &mut l2, &xs, &ys, 1.0, 0.0, 0.01, &mut g2)
+                .unwrap();
         }
         for (v1, v2) in [(&s1, &s2), (&l1, &l2), (&g1, &g2)] {
             let scale = v1.iter().fold(0.0f64, |m, v| m.max(v.abs()));

@@ -64,7 +64,7 @@ fn recurrent_networks_refuse_continuous_time_work_with_a_clear_error() {
         msg.contains("MixedNet") && msg.contains("recurrent"),
         "{msg}"
     );
-    let mut sim = vle::Simulator::<MixedNet, f64>::new(1);
+    let mut sim = vle::Simulator::<MixedNet, f64>::new(1).unwrap();
     assert!(sim
         .step(&p, vle::Scheme::Rk4, &[&signal], 0.0, 0.01)
         .is_err());

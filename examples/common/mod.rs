@@ -424,16 +424,17 @@ pub fn bin_means(v: &[f64], bin: usize) -> Vec<f64> {
 }
 
 /// Mean instantaneous loss of frozen parameters `p` over `steps` steps from `t0`, from rest.
+/// Errors as [`vle::discrete_loss`] (a bad step, non-finite values).
 pub fn frozen_loss<N: Network, S: Signal>(
     p: &[f64],
     signal: &S,
     t0: f64,
     dt: f64,
     steps: usize,
-) -> f64 {
+) -> Result<f64, vle::Error> {
     let w = vle::Window::sample(signal, t0, dt, steps);
     let mut state = vec![0.0; N::STATE];
-    vle::discrete_loss::<N, f64>(p, &mut state, &w.xs, &w.ys, dt, 1.0) / (dt * steps as f64)
+    Ok(vle::discrete_loss::<N, f64>(p, &mut state, &w.xs, &w.ys, dt, 1.0)? / (dt * steps as f64))
 }
 
 /// Local-rule gradient (generated `online_step`, γ = 0, from rest) and exact discrete

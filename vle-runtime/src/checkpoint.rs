@@ -45,10 +45,10 @@
 //! written as the strings `"inf"` and `"-inf"`.
 //!
 //! Loading checks, in this order, and refuses with [`Error::Checkpoint`] naming the file and
-//! what is wrong: that the file can be read and is complete JSON (a truncated file is reported
-//! as such), the format marker, the format version, the checksum, the payload's structure, the
-//! scalar type, the network's name, its layout (listing what differs), and the lengths and
-//! values of every vector.
+//! what is wrong: that the file can be read and is complete JSON (a file cut short anywhere is
+//! reported as truncated; only the final newline may be missing), the format marker, the
+//! format version, the checksum, the payload's structure, the scalar type, the network's name,
+//! its layout (listing what differs), and the lengths and values of every vector.
 //!
 //! Saving writes a temporary file in the target's directory, flushes it to disk, renames it
 //! over the target and flushes the directory: a crash at any moment leaves either the previous
@@ -94,7 +94,8 @@
 //!
 //! let config = OnlineConfig { dt: 0.1, beta: 1.0, gamma: 0.0, update_every: 4, tau_max: 10.0 };
 //! // Data on the dt grid: a resumed run sees exactly the samples of an uninterrupted one.
-//! let data = HeldSequence::new((0..50).map(|i| (i as f64).sin()).collect(), 1, 1, 0.1, vec![0.5]);
+//! let values = (0..50).map(|i| (i as f64).sin()).collect();
+//! let data = HeldSequence::new(values, 1, 1, 0.1, vec![0.5])?;
 //! let trainer = || {
 //!     OnlineTrainer::<Leak, f64, _>::new(config.clone(), 1, Adam::new(0.05, learnable_mask::<Leak>()))
 //! };
@@ -118,17 +119,16 @@
 //! # Ok::<(), vle_runtime::Error>(())
 //! ```
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
+use std::fs;
 use std::marker::PhantomData;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::error::{Error, Result};
 use crate::exact::Tape;
+use crate::io::atomic::write_durably;
 use crate::optim::{Adam, AdamState, Optimizer, Sgd};
 use crate::params::param_entry_name;
 use crate::sim::state_entry_name;
@@ -757,11 +757,12 @@ where
 }
 
 /// Writes `bytes` to `path` so that a crash at any moment leaves either the old file or the
-/// new one: the bytes go to a temporary file in the same directory (`.<name>.tmp.<pid>.<n>`),
-/// which is flushed to disk (`fsync`) and renamed over `path`; then the directory is flushed.
-/// On error the temporary file is removed and `path` is untouched. A process killed while
-/// writing leaves its temporary file behind (never a damaged `path`); such files may be
-/// deleted.
+/// new one: the runtime's one durable write ([`crate::io::write_atomic`], which `.npy` and
+/// `.npz` files use too): the bytes go to a temporary file in the same directory
+/// (`.<name>.tmp.<pid>.<n>`), which is flushed to disk (`fsync`) and renamed over `path`; then
+/// the directory is flushed. On error the temporary file is removed and `path` is untouched.
+/// A process killed while writing leaves its temporary file behind (never a damaged `path`);
+/// such files may be deleted. Errors are [`Error::Checkpoint`].
 ///
 /// ```
 /// use vle_runtime::checkpoint::write_atomic;
@@ -773,60 +774,15 @@ where
 /// # Ok::<(), vle_runtime::Error>(())
 /// ```
 pub fn write_atomic(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let path = path.as_ref();
-    let fail = |what: String| Error::Checkpoint {
+    write_durably(path, bytes).map_err(|e| Error::Checkpoint {
         path: path.display().to_string(),
-        what,
-    };
-    let name = path.file_name().ok_or_else(|| {
-        fail("cannot save: the path names no file (it ends in `..` or a separator)".into())
-    })?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let tmp = dir.join(format!(
-        ".{}.tmp.{}.{}",
-        name.to_string_lossy(),
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let write = || -> std::io::Result<()> {
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = fs::remove_file(&tmp);
-        return Err(fail(format!(
-            "cannot save: writing the temporary file `{}` failed: {e}",
-            tmp.display()
-        )));
-    }
-    if let Err(e) = fs::rename(&tmp, path) {
-        let _ = fs::remove_file(&tmp);
-        return Err(fail(format!(
-            "cannot save: renaming the temporary file `{}` over it failed: {e}",
-            tmp.display()
-        )));
-    }
-    sync_dir(dir).map_err(|e| {
-        fail(format!(
-            "the checkpoint was written, but flushing its directory `{}` to disk failed: {e}",
-            dir.display()
-        ))
+        what: if e.written() {
+            e.to_string()
+        } else {
+            format!("cannot save: {e}")
+        },
     })
-}
-
-#[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-#[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
-    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1396,15 +1352,21 @@ fn decode_trainer<N: Network, T: CheckpointScalar>(
     })
 }
 
-/// Describes a JSON error of a file that could not be read completely.
-fn json_problem(e: &serde_json::Error, len: usize) -> String {
+/// Describes a JSON error of a file that could not be read completely. A file that is the
+/// beginning of a JSON text (every byte fits the grammar, the text is not finished) is
+/// reported as truncated, whatever serde_json's error: it stops at different places for a cut
+/// inside a number, a literal or an escape.
+fn json_problem(e: &serde_json::Error, bytes: &[u8]) -> String {
     use serde_json::error::Category;
-    match e.classify() {
-        Category::Eof => format!(
+    let len = bytes.len();
+    if e.classify() == Category::Eof || json_cut_short(bytes) {
+        return format!(
             "the file is truncated: it ends after {len} bytes in the middle of the checkpoint \
              (an interrupted copy or write?)"
-        ),
-        Category::Syntax => format!(
+        );
+    }
+    match e.classify() {
+        Category::Syntax | Category::Eof => format!(
             "the file is corrupted or not a vle checkpoint: invalid JSON at line {} column {}",
             e.line(),
             e.column()
@@ -1415,18 +1377,184 @@ fn json_problem(e: &serde_json::Error, len: usize) -> String {
     }
 }
 
+/// Why [`JsonPrefix`] stopped.
+enum Stop {
+    /// The bytes ended inside the text.
+    End,
+    /// A byte does not fit the grammar (or the nesting is deeper than serde_json reads).
+    Invalid,
+}
+
+/// Whether `bytes` is a JSON text cut short: every byte fits the grammar (RFC 8259) and the
+/// text is unfinished. Nesting deeper than serde_json's limit (128) counts as invalid.
+fn json_cut_short(bytes: &[u8]) -> bool {
+    let mut p = JsonPrefix { b: bytes, i: 0 };
+    match p.value(0) {
+        Err(Stop::End) => true,
+        Err(Stop::Invalid) => false,
+        // A complete value (a number at the very end may also be unfinished, but a
+        // checkpoint is an object, so a bare number is no checkpoint cut short).
+        Ok(()) => false,
+    }
+}
+
+/// A recogniser of JSON prefixes over `b`, at byte `i`.
+struct JsonPrefix<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl JsonPrefix<'_> {
+    fn peek(&mut self) -> Result<u8, Stop> {
+        while let Some(&c) = self.b.get(self.i) {
+            if !matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                return Ok(c);
+            }
+            self.i += 1;
+        }
+        Err(Stop::End)
+    }
+
+    fn next_byte(&mut self) -> Result<u8, Stop> {
+        let c = *self.b.get(self.i).ok_or(Stop::End)?;
+        self.i += 1;
+        Ok(c)
+    }
+
+    fn value(&mut self, depth: usize) -> Result<(), Stop> {
+        if depth > 128 {
+            return Err(Stop::Invalid);
+        }
+        match self.peek()? {
+            b'{' => self.container(depth, b'}', true),
+            b'[' => self.container(depth, b']', false),
+            b'"' => self.string(),
+            b'-' | b'0'..=b'9' => self.number(),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            _ => Err(Stop::Invalid),
+        }
+    }
+
+    /// An object (`keyed`) or array from its opening bracket.
+    fn container(&mut self, depth: usize, close: u8, keyed: bool) -> Result<(), Stop> {
+        self.i += 1;
+        if self.peek()? == close {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            if keyed {
+                if self.peek()? != b'"' {
+                    return Err(Stop::Invalid);
+                }
+                self.string()?;
+                if self.peek()? != b':' {
+                    return Err(Stop::Invalid);
+                }
+                self.i += 1;
+            }
+            self.value(depth + 1)?;
+            match self.peek()? {
+                b',' => self.i += 1,
+                c if c == close => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(Stop::Invalid),
+            }
+        }
+    }
+
+    fn string(&mut self) -> Result<(), Stop> {
+        self.i += 1;
+        loop {
+            match self.next_byte()? {
+                b'"' => return Ok(()),
+                b'\\' => match self.next_byte()? {
+                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => {}
+                    b'u' => {
+                        for _ in 0..4 {
+                            if !self.next_byte()?.is_ascii_hexdigit() {
+                                return Err(Stop::Invalid);
+                            }
+                        }
+                    }
+                    _ => return Err(Stop::Invalid),
+                },
+                c if c < 0x20 => return Err(Stop::Invalid),
+                _ => {}
+            }
+        }
+    }
+
+    /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`; the end of the bytes inside
+    /// it is [`Stop::End`] (the number may go on).
+    fn number(&mut self) -> Result<(), Stop> {
+        let digits = |p: &mut Self, at_least_one: bool| -> Result<(), Stop> {
+            let start = p.i;
+            while let Some(c) = p.b.get(p.i) {
+                if !c.is_ascii_digit() {
+                    return if at_least_one && p.i == start {
+                        Err(Stop::Invalid)
+                    } else {
+                        Ok(())
+                    };
+                }
+                p.i += 1;
+            }
+            Err(Stop::End)
+        };
+        if self.b[self.i] == b'-' {
+            self.i += 1;
+        }
+        match self.next_byte()? {
+            b'0' => {}
+            b'1'..=b'9' => digits(self, false)?,
+            _ => return Err(Stop::Invalid),
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            digits(self, true)?;
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            digits(self, true)?;
+        }
+        match self.b.get(self.i) {
+            None => Err(Stop::End),
+            Some(_) => Ok(()),
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), Stop> {
+        for &w in word {
+            if self.next_byte()? != w {
+                return Err(Stop::Invalid);
+            }
+        }
+        Ok(())
+    }
+}
+
 fn decode<N: Network, T: CheckpointScalar>(bytes: &[u8], source: &str) -> Result<Checkpoint<N, T>> {
     let bad = |what: String| Error::Checkpoint {
         path: source.to_string(),
         what,
     };
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(bad(
-            "the file is empty (an interrupted write, or not a checkpoint)".into(),
-        ));
+        return Err(bad(format!(
+            "the file is truncated: it holds no checkpoint ({} bytes{}; an interrupted write \
+             or copy?)",
+            bytes.len(),
+            if bytes.is_empty() { "" } else { ", all blank" }
+        )));
     }
-    let header: Header =
-        serde_json::from_slice(bytes).map_err(|e| bad(json_problem(&e, bytes.len())))?;
+    let header: Header = serde_json::from_slice(bytes).map_err(|e| bad(json_problem(&e, bytes)))?;
     match &header.format {
         Some(serde_json::Value::String(f)) if f == FORMAT => {}
         Some(other) => {
@@ -1527,4 +1655,44 @@ fn decode<N: Network, T: CheckpointScalar>(bytes: &[u8], source: &str) -> Result
         trainer,
         _net: PhantomData,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::json_cut_short;
+
+    #[test]
+    fn json_prefixes_are_told_from_invalid_json() {
+        let text =
+            br#" {"a": [1, -2.5e-3, 0, true, false, null, "x\"\u00e9\n"], "b": {}, "c": []} "#;
+        // Every proper prefix of a JSON text (after its first byte) is a text cut short; the
+        // whole text is not.
+        for k in 1..text.trim_ascii_end().len() {
+            assert!(
+                json_cut_short(&text[..k]),
+                "{:?}",
+                std::str::from_utf8(&text[..k])
+            );
+        }
+        assert!(!json_cut_short(text));
+        for bad in [
+            &br#"{"a": 1]"#[..],
+            br#"{"a" 1"#,
+            br#"{1: 2"#,
+            br#"[01"#,
+            br#"[1.e"#,
+            br#"[-x"#,
+            br#"[tru3"#,
+            br#"["\q"#,
+            br#"["\u12g"#,
+            b"[\"a\x01",
+            br#"{"a": 1} x"#,
+            br#"}"#,
+        ] {
+            assert!(!json_cut_short(bad), "{:?}", std::str::from_utf8(bad));
+        }
+        // Deeper than serde_json reads: invalid, not truncated.
+        assert!(!json_cut_short(&[b'['; 200]));
+        assert!(json_cut_short(&[b'['; 100]));
+    }
 }

@@ -6,9 +6,11 @@
 //! Loss of the continuous problem: L = β ∫_{t0}^{t0+T} ℓ(r_L(t), y(t)) dt, T = N·dt.
 
 use crate::error::{check_len, Error, Result};
-use crate::params::check_finite_params;
+use crate::params::{check_finite_params, validate_params};
 use crate::signal::Signal;
-use crate::sim::{axpy, check_finite_states, rk4_step, to_scalars, Rk4Scratch};
+use crate::sim::{
+    axpy, check_finite_data, check_finite_states, check_time, rk4_step, to_scalars, Rk4Scratch,
+};
 use crate::{Network, Scalar};
 
 /// Result of [`continuous_adjoint`].
@@ -28,6 +30,13 @@ pub struct AdjointSweep<T> {
 
 /// Runs the forward RK4 sweep over `steps` steps of `dt` from `t0` (continuous state `c0`, zero
 /// when `None`) and the backward adjoint sweep.
+///
+/// Errors, before the sweep: [`Error::Unsupported`] for a network without a continuous
+/// system, [`Error::Length`] (parameters, signal widths, `c0`), [`Error::EmptyData`] for zero
+/// steps, [`crate::params::validate_params`] (parameters, dt against every time constant),
+/// [`Error::InvalidHyperParameter`] for a non-finite `t0` or `beta`, [`Error::NonFinite`]
+/// naming a non-finite state in `c0` or input `x[i]` / target `y[i]` (step). During it:
+/// [`Error::NonFinite`] naming the first diverged state (step) or gradient entry.
 pub fn continuous_adjoint<N: Network, T: Scalar, S: Signal + ?Sized>(
     p: &[T],
     signal: &S,
@@ -41,25 +50,35 @@ pub fn continuous_adjoint<N: Network, T: Scalar, S: Signal + ?Sized>(
     check_len("the parameter vector", N::PARAMS, p.len())?;
     check_len("the signal's input", N::INPUT, signal.input_dim())?;
     check_len("the signal's target", N::OUTPUT, signal.target_dim())?;
+    signal.validate()?;
     if steps == 0 {
         return Err(Error::EmptyData {
             what: "the time grid (zero steps)".into(),
         });
     }
-    if !(dt.is_finite() && dt > 0.0) {
+    validate_params::<N, T>(p, dt)?;
+    check_time(t0)?;
+    if !beta.is_finite() {
         return Err(Error::InvalidHyperParameter {
-            name: "dt".into(),
-            value: dt,
-            expected: "a finite step > 0".into(),
+            name: "beta".into(),
+            value: beta,
+            expected: "a finite weight of the loss".into(),
         });
     }
     let (nc, ni, no) = (N::CONT, N::INPUT, N::OUTPUT);
-    // Inputs and targets at t0 + n·dt/2, n = 0..=2N.
+    if let Some(c0) = c0 {
+        check_len("the initial continuous state", nc, c0.len())?;
+        check_finite_states::<N, T>(c0, N::STATE, None, 0)?;
+    }
+    // Inputs and targets at t0 + n·dt/2, n = 0..=2N, checked before the sweep (a half step
+    // h belongs to step h/2).
     let mut xs = vec![T::zero(); (2 * steps + 1) * ni];
     let mut ys = vec![T::zero(); (2 * steps + 1) * no];
     let (mut xf, mut yf) = (vec![0.0; ni], vec![0.0; no]);
     for h in 0..=2 * steps {
         signal.at(t0 + h as f64 * 0.5 * dt, &mut xf, &mut yf);
+        check_finite_data(&xf, "input", ni, 1, Some(h / 2), 0)?;
+        check_finite_data(&yf, "target", no, 1, Some(h / 2), 0)?;
         to_scalars(&xf, &mut xs[h * ni..(h + 1) * ni]);
         to_scalars(&yf, &mut ys[h * no..(h + 1) * no]);
     }
@@ -76,7 +95,6 @@ pub fn continuous_adjoint<N: Network, T: Scalar, S: Signal + ?Sized>(
     let mut grid = vec![T::zero(); (steps + 1) * nc];
     let mut mid = vec![T::zero(); steps * nc];
     if let Some(c0) = c0 {
-        check_len("the initial continuous state", nc, c0.len())?;
         grid[..nc].copy_from_slice(c0);
     }
     let mut scratch = Rk4Scratch::new(nc);

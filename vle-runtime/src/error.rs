@@ -25,11 +25,18 @@ pub enum Error {
         /// The length it has.
         got: usize,
     },
-    /// A NaN or infinity appeared.
+    /// A NaN or infinity appeared, or was passed in.
+    ///
+    /// The entry points check what they are given before they integrate, so the message blames
+    /// the right thing: `"input"` and `"target"` are values a signal or the caller's slices gave
+    /// (named `x[i]`/`y[i]`, with the step and sample); `"parameter"` and `"state"` without a
+    /// step were passed in by the caller; `"state"`, `"parameter"`, `"gradient"` and `"loss"`
+    /// with a step were produced by vle at that step (the dynamics or the training diverged).
     NonFinite {
-        /// What kind of value: `"state"`, `"parameter"`, `"gradient"`, `"loss"`, ...
+        /// What kind of value: `"input"`, `"target"`, `"state"`, `"parameter"`, `"gradient"`,
+        /// `"loss"`, ...
         quantity: &'static str,
-        /// Where it appeared.
+        /// Where it appeared; `step` is `None` for values passed in before any step.
         at: Location,
         /// The offending value (NaN or ±∞).
         value: f64,
@@ -75,6 +82,14 @@ pub enum Error {
         value: f64,
         /// The valid range, in words.
         expected: String,
+    },
+    /// An argument of a constructor or function is inconsistent (e.g. three amplitudes but
+    /// two frequencies).
+    InvalidArgument {
+        /// The argument, as the caller wrote it (e.g. `"Sines::new frequencies"`).
+        argument: String,
+        /// What is wrong with it, and what to give instead.
+        problem: String,
     },
     /// A file (or a named in-memory buffer) could not be read or written, or its content is
     /// not what was expected (format, shape, type, values).
@@ -128,7 +143,24 @@ impl fmt::Display for Error {
                 value,
             } => {
                 write!(f, "non-finite {quantity} ({value}) in {at}")?;
+                let given = at.step.is_none();
                 match *quantity {
+                    "input" | "target" => write!(
+                        f,
+                        "; the {quantity} passed in (by the signal or the data slices) holds NaN \
+                         or infinity there: fix or clean the data (vle checks inputs and \
+                         targets before it integrates)"
+                    ),
+                    "parameter" if given => write!(
+                        f,
+                        "; the parameter vector passed in holds it (vle did not produce it): \
+                         set a finite value, e.g. from init_params or a good checkpoint"
+                    ),
+                    "state" if given => write!(
+                        f,
+                        "; the state passed in holds it (vle did not produce it): start from \
+                         finite states, e.g. zeros or a good checkpoint"
+                    ),
                     "state" | "loss" => write!(
                         f,
                         "; the dynamics diverged: reduce dt or the learning rate, \
@@ -176,6 +208,9 @@ impl fmt::Display for Error {
                 f,
                 "hyper-parameter `{name}` = {value} is invalid: expected {expected}"
             ),
+            Error::InvalidArgument { argument, problem } => {
+                write!(f, "argument `{argument}`: {problem}")
+            }
             Error::File { path, problem } => write!(f, "file `{path}`: {problem}"),
             Error::Checkpoint { path, what } => write!(f, "checkpoint `{path}`: {what}"),
         }

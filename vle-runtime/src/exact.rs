@@ -7,9 +7,9 @@
 use std::marker::PhantomData;
 
 use crate::error::{check_len, Error, Result};
-use crate::params::check_finite_params;
+use crate::params::{check_finite_params, validate_params};
 use crate::signal::Signal;
-use crate::sim::{check_finite_states, to_scalars};
+use crate::sim::{check_finite_data, check_finite_states, to_scalars};
 use crate::{Network, Scalar};
 
 /// How the forward states are kept for the backward sweep.
@@ -62,7 +62,10 @@ impl Window {
     }
 }
 
-/// The discrete loss of a window; `state` goes from `state_0` to `state_N`.
+/// The discrete loss of a window; `state` goes from `state_0` to `state_N`. Checks what
+/// [`Bptt::gradient`] checks (lengths, [`validate_params`] on `p` and `dt`, finite `beta`,
+/// state, inputs and targets) before the first step, then [`Error::NonFinite`] naming a state
+/// that diverged (step n = the step from t_n).
 pub fn discrete_loss<N: Network, T: Scalar>(
     p: &[T],
     state: &mut [T],
@@ -70,14 +73,61 @@ pub fn discrete_loss<N: Network, T: Scalar>(
     ys: &[T],
     dt: T,
     beta: T,
-) -> T {
-    let steps = xs.len() / N::INPUT.max(1);
+) -> Result<T> {
+    check_len("the state", N::STATE, state.len())?;
+    let steps = check_window::<N, T>(p, state, xs, ys, dt, beta)?;
     let mut sum = T::zero();
     for n in 0..steps {
         N::euler_step(p, state, &xs[n * N::INPUT..(n + 1) * N::INPUT], dt);
+        check_finite_states::<N, T>(state, N::STATE, Some(n), 0)?;
         sum += N::loss(p, state, &ys[n * N::OUTPUT..(n + 1) * N::OUTPUT]);
     }
-    beta * dt * sum
+    Ok(beta * dt * sum)
+}
+
+/// The checks of every window entry point, on `states` (`B × STATE`), `xs` (`B × steps ×
+/// INPUT`) and `ys` (`B × steps × OUTPUT`): lengths, parameters and dt ([`validate_params`]),
+/// a finite `beta`, then finite states, inputs and targets, each named. Returns the steps.
+fn check_window<N: Network, T: Scalar>(
+    p: &[T],
+    states: &[T],
+    xs: &[T],
+    ys: &[T],
+    dt: T,
+    beta: T,
+) -> Result<usize> {
+    let nb = states.len() / N::STATE.max(1);
+    check_len(
+        "the batch of states (B × STATE)",
+        nb * N::STATE,
+        states.len(),
+    )?;
+    if nb == 0 {
+        return Err(Error::EmptyData {
+            what: "the batch of states".into(),
+        });
+    }
+    let (nx, ny) = (xs.len() / nb, ys.len() / nb);
+    check_len("the batch of inputs (B × steps × INPUT)", nb * nx, xs.len())?;
+    check_len(
+        "the batch of targets (B × steps × OUTPUT)",
+        nb * ny,
+        ys.len(),
+    )?;
+    let steps = window_steps::<N, T>(&xs[..nx], &ys[..ny])?;
+    validate_params::<N, T>(p, dt.to_f64())?;
+    let b = beta.to_f64();
+    if !b.is_finite() {
+        return Err(Error::InvalidHyperParameter {
+            name: "beta".into(),
+            value: b,
+            expected: "a finite weight of the loss".into(),
+        });
+    }
+    check_finite_states::<N, T>(states, N::STATE, None, 0)?;
+    check_finite_data(xs, "input", N::INPUT, steps, Some(0), 0)?;
+    check_finite_data(ys, "target", N::OUTPUT, steps, Some(0), 0)?;
+    Ok(steps)
 }
 
 /// Buffers of the backward sweep, reusable across windows.
@@ -149,7 +199,11 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
     }
 
     /// Loss of the window from `state` (left at `state_N`) and its exact gradient, *added*
-    /// into `grad`. Errors name the first non-finite state (step n = the step from t_n).
+    /// into `grad`. Errors, before the first step: [`Error::Length`] for a wrong slice,
+    /// [`validate_params`] (parameters, dt against every time constant), a non-finite `beta`,
+    /// [`Error::NonFinite`] naming a non-finite state passed in or input `x[i]` / target
+    /// `y[i]` (step, sample); after a step: [`Error::NonFinite`] naming the first non-finite
+    /// state (step n = the step from t_n).
     #[allow(clippy::too_many_arguments)]
     pub fn gradient(
         &mut self,
@@ -171,7 +225,8 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
     /// the batch): `states` is `B × STATE` (left at the window's end), `xs` `B × steps ×
     /// INPUT` and `ys` `B × steps × OUTPUT`, sample-major. Adds the gradient *summed* over
     /// the batch into `grad` and returns the summed loss. Same tape options and memory
-    /// (times B) as the per-sample sweep; equal to it up to rounding.
+    /// (times B) as the per-sample sweep; equal to it up to rounding. Errors as
+    /// [`Bptt::gradient`].
     #[allow(clippy::too_many_arguments)]
     pub fn gradient_batch(
         &mut self,
@@ -184,27 +239,10 @@ impl<N: Network, T: Scalar> Bptt<N, T> {
         tape: Tape,
         grad: &mut [T],
     ) -> Result<T> {
-        check_len("the parameter vector", N::PARAMS, p.len())?;
         check_len("the gradient", N::PARAMS, grad.len())?;
+        let steps = check_window::<N, T>(p, states, xs, ys, dt, beta)?;
         let nb = states.len() / N::STATE.max(1);
-        check_len(
-            "the batch of states (B × STATE)",
-            nb * N::STATE,
-            states.len(),
-        )?;
-        if nb == 0 {
-            return Err(Error::EmptyData {
-                what: "the batch of states".into(),
-            });
-        }
         let (nx, ny) = (xs.len() / nb, ys.len() / nb);
-        check_len("the batch of inputs (B × steps × INPUT)", nb * nx, xs.len())?;
-        check_len(
-            "the batch of targets (B × steps × OUTPUT)",
-            nb * ny,
-            ys.len(),
-        )?;
-        let steps = window_steps::<N, T>(&xs[..nx], &ys[..ny])?;
         let k = match tape {
             Tape::Full => 1,
             Tape::Checkpoint(0) => (steps as f64).sqrt().ceil() as usize,
@@ -406,7 +444,7 @@ fn reverse_step<N: Network, T: Scalar>(
 
 /// Loss and exact gradient of one window from the zero state (convenience for tests and
 /// small problems). Non-learnable entries are *not* zeroed: see
-/// [`crate::params::zero_non_learnable`].
+/// [`crate::params::zero_non_learnable`]. Errors as [`Bptt::gradient`].
 pub fn exact_gradient<N: Network, T: Scalar>(
     p: &[T],
     xs: &[T],
@@ -424,7 +462,7 @@ pub fn exact_gradient<N: Network, T: Scalar>(
 
 /// Batch version: `states` (`B × STATE`, left at the window's end), `xs` (`B × N × INPUT`),
 /// `ys` (`B × N × OUTPUT`), sample-major. Writes the batch-mean gradient into `grad`
-/// (overwritten) and returns the batch-mean loss.
+/// (overwritten) and returns the batch-mean loss. Errors as [`Bptt::gradient`].
 #[allow(clippy::too_many_arguments)]
 pub fn batch_gradient<N: Network, T: Scalar>(
     bptt: &mut Bptt<N, T>,
@@ -467,7 +505,8 @@ pub fn batch_gradient<N: Network, T: Scalar>(
     Ok(loss * inv)
 }
 
-/// Samples a window from `signal` in scalar type `T` (see [`Window`]).
+/// Samples a window from `signal` in scalar type `T` (see [`Window`]; nothing is checked here:
+/// the entry points that integrate the window check it).
 pub fn sample_window<T: Scalar, S: Signal + ?Sized>(
     signal: &S,
     t0: f64,

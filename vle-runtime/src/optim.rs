@@ -6,8 +6,17 @@ use crate::Scalar;
 
 /// A first-order optimiser: descends along `grad` (`p -= lr * ...`).
 pub trait Optimizer<T> {
-    /// One update of the masked entries of `p` from `grad` (same length as `p`).
-    fn step(&mut self, p: &mut [T], grad: &[T]);
+    /// Checks the settings for a parameter vector of `params` entries (e.g. the mask's length
+    /// and the hyper-parameters' ranges); the trainers call it in their constructors and at
+    /// every `run`, so a wrong optimizer is refused before any step. The default accepts all.
+    fn validate(&self, params: usize) -> Result<()> {
+        let _ = params;
+        Ok(())
+    }
+    /// One update of the masked entries of `p` from `grad` (same length as `p`). Errors (and
+    /// changes nothing) when [`Optimizer::validate`] fails for `p.len()` or `grad` has another
+    /// length.
+    fn step(&mut self, p: &mut [T], grad: &[T]) -> Result<()>;
     /// Forgets any internal state (moments, step count).
     fn reset(&mut self) {}
 }
@@ -18,7 +27,8 @@ pub struct Sgd {
     /// Learning rate.
     pub lr: f64,
     /// `mask[i]`: whether entry `i` is updated; as long as the parameter vector (else
-    /// [`Optimizer::step`] panics).
+    /// [`Optimizer::validate`] and [`Optimizer::step`] refuse it; build it with
+    /// [`crate::params::learnable_mask`]).
     pub mask: Vec<bool>,
 }
 
@@ -30,12 +40,20 @@ impl Sgd {
 }
 
 impl<T: Scalar> Optimizer<T> for Sgd {
-    fn step(&mut self, p: &mut [T], grad: &[T]) {
-        assert_masked_lengths(&self.mask, p.len(), grad.len());
+    /// The mask has `params` entries; `lr` is not negative.
+    fn validate(&self, params: usize) -> Result<()> {
+        check_mask(&self.mask, params)?;
+        check_lr(self.lr)
+    }
+
+    fn step(&mut self, p: &mut [T], grad: &[T]) -> Result<()> {
+        Optimizer::<T>::validate(self, p.len())?;
+        check_len("the gradient given to the optimizer", p.len(), grad.len())?;
         let lr = T::from_f64(self.lr);
         for ((p, &g), _) in p.iter_mut().zip(grad).zip(&self.mask).filter(|(_, &m)| m) {
             *p -= lr * g;
         }
+        Ok(())
     }
 }
 
@@ -51,7 +69,8 @@ pub struct Adam<T> {
     /// ε added to √v̂ in the denominator.
     pub eps: f64,
     /// `mask[i]`: whether entry `i` is updated; as long as the parameter vector (else
-    /// [`Optimizer::step`] panics).
+    /// [`Optimizer::validate`] and [`Optimizer::step`] refuse it; build it with
+    /// [`crate::params::learnable_mask`]).
     pub mask: Vec<bool>,
     m: Vec<T>,
     v: Vec<T>,
@@ -90,7 +109,7 @@ impl<T: Scalar> Adam<T> {
     /// use vle_runtime::{Adam, Optimizer};
     /// let mut opt = Adam::<f64>::new(0.1, vec![true; 2]);
     /// let mut p = vec![1.0, 2.0];
-    /// opt.step(&mut p, &[0.5, -0.5]);
+    /// opt.step(&mut p, &[0.5, -0.5]).unwrap();
     /// let mut fresh = Adam::<f64>::new(0.1, vec![true; 2]);
     /// fresh.restore(opt.state()).unwrap();
     /// assert_eq!(fresh.state(), opt.state());
@@ -155,8 +174,35 @@ pub struct AdamState<T> {
 }
 
 impl<T: Scalar> Optimizer<T> for Adam<T> {
-    fn step(&mut self, p: &mut [T], grad: &[T]) {
-        assert_masked_lengths(&self.mask, p.len(), grad.len());
+    /// The mask has `params` entries; `lr` is not negative, β1 and β2 in [0, 1) (β = 1
+    /// divides by zero in the bias correction), ε finite and > 0 (ε = 0 gives 0/0 where a
+    /// gradient entry stays 0).
+    fn validate(&self, params: usize) -> Result<()> {
+        check_mask(&self.mask, params)?;
+        check_lr(self.lr)?;
+        for (name, v) in [("Adam's beta1", self.beta1), ("Adam's beta2", self.beta2)] {
+            if !(0.0..1.0).contains(&v) {
+                return Err(Error::InvalidHyperParameter {
+                    name: name.into(),
+                    value: v,
+                    expected: "a decay rate in [0, 1), e.g. 0.9 for beta1 and 0.999 for beta2"
+                        .into(),
+                });
+            }
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(Error::InvalidHyperParameter {
+                name: "Adam's eps".into(),
+                value: self.eps,
+                expected: "a finite eps > 0, e.g. 1e-8".into(),
+            });
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, p: &mut [T], grad: &[T]) -> Result<()> {
+        Optimizer::<T>::validate(self, p.len())?;
+        check_len("the gradient given to the optimizer", p.len(), grad.len())?;
         if self.m.len() != p.len() {
             self.m = vec![T::zero(); p.len()];
             self.v = vec![T::zero(); p.len()];
@@ -176,6 +222,7 @@ impl<T: Scalar> Optimizer<T> for Adam<T> {
             let vh = self.v[i] / c2;
             p[i] -= lr * mh / (vh.sqrt() + eps);
         }
+        Ok(())
     }
 
     fn reset(&mut self) {
@@ -239,12 +286,28 @@ impl ReduceLrOnPlateau {
     }
 }
 
-fn assert_masked_lengths(mask: &[bool], p: usize, g: usize) {
-    assert!(
-        mask.len() == p && g == p,
-        "optimizer: mask ({}), parameters ({p}) and gradient ({g}) must have the same length",
-        mask.len()
-    );
+fn check_mask(mask: &[bool], params: usize) -> Result<()> {
+    check_len(
+        "the optimizer's mask (one entry per parameter: build it with \
+         vle::params::learnable_mask::<Net>())",
+        params,
+        mask.len(),
+    )
+}
+
+/// A negative rate ascends the loss: refused. A NaN or infinite rate is not refused here (a
+/// checkpoint of such a run is refused when saved): the first update makes the parameters
+/// non-finite, which the trainers report naming the entry and the learning rate.
+fn check_lr(lr: f64) -> Result<()> {
+    if lr < 0.0 {
+        Err(Error::InvalidHyperParameter {
+            name: "the optimizer's learning rate lr".into(),
+            value: lr,
+            expected: "lr >= 0 (gradient descent)".into(),
+        })
+    } else {
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -263,7 +326,7 @@ mod tests {
         let mut opt = Sgd::new(0.15, vec![true, true, false]);
         for _ in 0..500 {
             let g = grad(&p);
-            opt.step(&mut p, &g);
+            opt.step(&mut p, &g).unwrap();
         }
         assert!((p[0] - 1.0).abs() < 1e-9 && (p[1] + 2.0).abs() < 1e-9);
         assert_eq!(p[2], 0.0);
@@ -309,18 +372,74 @@ mod tests {
     }
 
     #[test]
+    fn wrong_masks_and_settings_are_refused_before_anything_changes() {
+        let mut p = vec![1.0; 3];
+        let e = Optimizer::<f64>::step(&mut Sgd::new(0.1, vec![true; 2]), &mut p, &[1.0; 3])
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Length {
+                    expected: 3,
+                    got: 2,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        assert!(e.to_string().contains("learnable_mask"), "{e}");
+        let e = Adam::<f64>::new(0.1, vec![true; 4])
+            .step(&mut p, &[1.0; 3])
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Length {
+                    expected: 3,
+                    got: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        let e = Adam::<f64>::new(0.1, vec![true; 3])
+            .step(&mut p, &[1.0; 2])
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("the gradient given to the optimizer"),
+            "{e}"
+        );
+        assert_eq!(p, [1.0; 3]);
+        assert!(Optimizer::<f64>::validate(&Sgd::new(-0.1, vec![true; 3]), 3).is_err());
+        for (b1, b2, eps, name) in [
+            (1.0, 0.999, 1e-8, "beta1"),
+            (0.9, -0.1, 1e-8, "beta2"),
+            (0.9, f64::NAN, 1e-8, "beta2"),
+            (0.9, 0.999, 0.0, "eps"),
+            (0.9, 0.999, f64::INFINITY, "eps"),
+        ] {
+            let e = Adam::<f64>::with(0.1, b1, b2, eps, vec![true; 3])
+                .validate(3)
+                .unwrap_err();
+            assert!(e.to_string().contains(name), "{name}: {e}");
+        }
+        assert!(Adam::<f64>::new(0.1, vec![true; 3]).validate(3).is_ok());
+    }
+
+    #[test]
     fn adam_first_step_is_lr_times_sign_and_converges() {
         let mut p = vec![0.0; 3];
         let mut opt = Adam::new(0.1, vec![true; 3]);
         let g = grad(&p);
-        opt.step(&mut p, &g);
+        opt.step(&mut p, &g).unwrap();
         // Bias correction makes the first step exactly lr·g/(|g| + ε').
         for i in 0..3 {
             assert!((p[i] + 0.1 * g[i].signum()).abs() < 1e-6, "{p:?}");
         }
         for _ in 0..3000 {
             let g = grad(&p);
-            opt.step(&mut p, &g);
+            opt.step(&mut p, &g).unwrap();
         }
         assert!(
             (p[0] - 1.0).abs() < 1e-3 && (p[1] + 2.0).abs() < 1e-3 && (p[2] - 3.0).abs() < 1e-2,

@@ -12,6 +12,9 @@
 
 use rayon::prelude::*;
 
+use crate::error::{check_len, Error, Result};
+use crate::params::validate_params;
+use crate::sim::{check_finite_data, check_finite_states};
 use crate::{Network, Scalar};
 
 /// Work space of [`ParallelOnline::step`]: per chunk a scratch buffer, per chunk after the
@@ -51,10 +54,61 @@ impl<T: Scalar> ParallelOnline<T> {
     /// [`Network::online_step_batch`] of the whole batch (the layouts of that method), the
     /// chunks in parallel; the gradient of every sample is added into `grad`.
     ///
-    /// # Panics
-    /// When the slices are shorter than the batch given to [`ParallelOnline::new`] needs.
+    /// Errors, before anything changes: [`Error::Length`] when a slice does not hold the
+    /// batch given to [`ParallelOnline::new`] (`B × STATE`, `B × LOCAL`, `B × INPUT`,
+    /// `B × OUTPUT`, `PARAMS`), [`validate_params`] (parameters, dt against every time
+    /// constant), [`Error::InvalidHyperParameter`] for a non-finite `beta` or `gamma`,
+    /// [`Error::NonFinite`] naming a non-finite input `x[i]`, target `y[i]` or state passed in.
+    /// The step's result is not checked (a training loop checks it, e.g. with
+    /// [`crate::sim::check_finite_states`]).
     #[allow(clippy::too_many_arguments)]
     pub fn step<N: Network>(
+        &mut self,
+        p: &[T],
+        states: &mut [T],
+        locals: &mut [T],
+        xs: &[T],
+        ys: &[T],
+        beta: T,
+        gamma: T,
+        dt: T,
+        grad: &mut [T],
+    ) -> Result<()> {
+        let b = self.batch;
+        check_len(
+            "the batch of states (B × STATE)",
+            b * N::STATE,
+            states.len(),
+        )?;
+        check_len(
+            "the batch of local states (B × LOCAL)",
+            b * N::LOCAL,
+            locals.len(),
+        )?;
+        check_len("the batch of inputs (B × INPUT)", b * N::INPUT, xs.len())?;
+        check_len("the batch of targets (B × OUTPUT)", b * N::OUTPUT, ys.len())?;
+        check_len("the gradient", N::PARAMS, grad.len())?;
+        validate_params::<N, T>(p, dt.to_f64())?;
+        for (name, v) in [("beta", beta), ("gamma", gamma)] {
+            if !v.is_finite() {
+                return Err(Error::InvalidHyperParameter {
+                    name: name.into(),
+                    value: v.to_f64(),
+                    expected: "a finite value".into(),
+                });
+            }
+        }
+        check_finite_data(xs, "input", N::INPUT, 1, None, 0)?;
+        check_finite_data(ys, "target", N::OUTPUT, 1, None, 0)?;
+        check_finite_states::<N, T>(states, N::STATE, None, 0)?;
+        self.step_unchecked::<N>(p, states, locals, xs, ys, beta, gamma, dt, grad);
+        Ok(())
+    }
+
+    /// [`ParallelOnline::step`] without its checks, for callers that made them once (the
+    /// online trainer); the slices must be the right length.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn step_unchecked<N: Network>(
         &mut self,
         p: &[T],
         states: &mut [T],

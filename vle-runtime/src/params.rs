@@ -39,11 +39,14 @@ pub fn learnable_mask<N: Network>() -> Vec<bool> {
     mask
 }
 
-/// Sets the gradient of non-learnable entries to zero.
-pub fn zero_non_learnable<N: Network, T: Scalar>(grad: &mut [T]) {
+/// Sets the gradient of non-learnable entries to zero. Errors when `grad` is not
+/// [`Network::PARAMS`] long.
+pub fn zero_non_learnable<N: Network, T: Scalar>(grad: &mut [T]) -> Result<()> {
+    check_len("the gradient", N::PARAMS, grad.len())?;
     for i in N::param_info().iter().filter(|i| !i.learnable) {
         grad[i.range()].iter_mut().for_each(|g| *g = T::zero());
     }
+    Ok(())
 }
 
 /// Total number of presynaptic entries over all weight tensors into `layer`.
@@ -124,42 +127,75 @@ pub fn init_biases_fan_in<N: Network, T: Scalar>(params: &mut [T], seed: u64) ->
     Ok(())
 }
 
-/// Checks the length, that every entry is finite, and every time constant satisfies
-/// 0 < τ and dt ≤ τ (explicit Euler, `vle::_theory` §6). Errors name the tensor and entry.
+/// Checks the step alone: `dt` finite and > 0, and still > 0 and finite in the scalar type `T`
+/// (a step below f32's smallest positive value would make every Euler update zero). Used by the
+/// configs' `validate` and by [`validate_params`]; it knows no time constants, so use
+/// [`validate_params`] wherever parameters are at hand.
+pub fn check_dt<T: Scalar>(dt: f64) -> Result<()> {
+    let in_t = T::from_f64(dt).to_f64();
+    if dt.is_finite() && dt > 0.0 && in_t.is_finite() && in_t > 0.0 {
+        return Ok(());
+    }
+    Err(Error::InvalidHyperParameter {
+        name: "dt".into(),
+        value: dt,
+        expected: if dt.is_finite() && dt > 0.0 {
+            "a step that stays > 0 in the scalar type (use f64, or a larger dt)".into()
+        } else {
+            "a finite step > 0, no larger than the smallest time constant".into()
+        },
+    })
+}
+
+/// The check every entry point that integrates makes before its first step (simulation, both
+/// trainers, the exact gradient, the continuous adjoint, [`crate::ParallelOnline`]), so that
+/// they all accept and refuse the same things: the parameter vector is `PARAMS` long and
+/// finite (a NaN is named as passed in, not as a divergence), every time constant is > 0, `dt`
+/// passes [`check_dt`], and dt ≤ τ for every time constant (explicit Euler, `vle::_theory` §6;
+/// RK4 is held to the same bound so that both schemes run on the same inputs). Errors name the
+/// tensor and entry.
 pub fn validate_params<N: Network, T: Scalar>(p: &[T], dt: f64) -> Result<()> {
     check_len("the parameter vector", N::PARAMS, p.len())?;
-    if !(dt.is_finite() && dt > 0.0) {
-        return Err(Error::InvalidHyperParameter {
-            name: "dt".into(),
-            value: dt,
-            expected: "a finite step > 0".into(),
-        });
-    }
     check_finite_params::<N, T>(p, "parameter", None)?;
-    for info in N::param_info().iter().filter(|i| i.time_constant) {
-        for (entry, v) in p[info.range()].iter().enumerate() {
-            let value = v.to_f64();
-            if value <= 0.0 {
-                return Err(Error::NonPositiveTimeConstant {
-                    param: info.name.into(),
-                    entry,
-                    value,
-                });
-            }
-            if value < dt {
-                return Err(Error::TimeConstantBelowDt {
-                    param: info.name.into(),
-                    entry,
-                    value,
-                    dt,
-                });
-            }
+    let time_constants = || {
+        N::param_info()
+            .iter()
+            .filter(|i| i.time_constant)
+            .flat_map(|info| {
+                p[info.range()]
+                    .iter()
+                    .enumerate()
+                    .map(move |(e, v)| (info, e, v))
+            })
+    };
+    for (info, entry, v) in time_constants() {
+        let value = v.to_f64();
+        if value <= 0.0 {
+            return Err(Error::NonPositiveTimeConstant {
+                param: info.name.into(),
+                entry,
+                value,
+            });
+        }
+    }
+    check_dt::<T>(dt)?;
+    for (info, entry, v) in time_constants() {
+        let value = v.to_f64();
+        if value < dt {
+            return Err(Error::TimeConstantBelowDt {
+                param: info.name.into(),
+                entry,
+                value,
+                dt,
+            });
         }
     }
     Ok(())
 }
 
 /// [`Error::NonFinite`] naming the first non-finite entry of a parameter-shaped vector.
+/// `step`: `None` for values passed in by the caller (the message says so), `Some(n)` for
+/// values vle produced at step n (the message then speaks of divergence).
 pub fn check_finite_params<N: Network, T: Scalar>(
     v: &[T],
     quantity: &'static str,
@@ -186,7 +222,22 @@ pub fn check_finite_params<N: Network, T: Scalar>(
 /// condition of explicit Euler, `max` bounds how slow a neuron may become. Fixed time constants
 /// are left alone (use [`validate_params`] for them). Returns the number of entries changed.
 /// For dual numbers a clamped entry becomes a constant (its derivative is dropped).
-pub fn clamp_time_constants<N: Network, T: Scalar>(p: &mut [T], dt: f64, max: f64) -> usize {
+/// Errors: [`Error::Length`] when `p` is not `PARAMS` long, [`Error::InvalidHyperParameter`]
+/// when `dt` fails [`check_dt`] or `max` is below `dt` (or NaN); nothing changes then.
+pub fn clamp_time_constants<N: Network, T: Scalar>(
+    p: &mut [T],
+    dt: f64,
+    max: f64,
+) -> Result<usize> {
+    check_len("the parameter vector", N::PARAMS, p.len())?;
+    check_dt::<T>(dt)?;
+    if max.is_nan() || max < dt {
+        return Err(Error::InvalidHyperParameter {
+            name: "tau_max".into(),
+            value: max,
+            expected: format!("tau_max >= dt = {dt}"),
+        });
+    }
     let mut changed = 0;
     for info in N::param_info()
         .iter()
@@ -204,5 +255,5 @@ pub fn clamp_time_constants<N: Network, T: Scalar>(p: &mut [T], dt: f64, max: f6
             }
         }
     }
-    changed
+    Ok(changed)
 }

@@ -70,7 +70,10 @@ impl Rng {
         r * a.cos()
     }
 
-    /// Uniform integer in [0, n), without modulo bias (Lemire). Panics if `n == 0`.
+    /// Uniform integer in [0, n), without modulo bias (Lemire).
+    ///
+    /// # Panics
+    /// If `n == 0` (the range is empty), as `rand`'s `gen_range(0..0)` does.
     pub fn below(&mut self, n: usize) -> usize {
         assert!(n > 0, "Rng::below(0): the range is empty");
         let n = n as u64;

@@ -1,5 +1,7 @@
 //! Input and target streams as functions of time.
 
+use crate::error::{Error, Result};
+
 /// An input `x(t)` and a target `y(t)`, evaluated at any time (the RK4 integrators ask for
 /// midpoints too).
 pub trait Signal {
@@ -9,6 +11,13 @@ pub trait Signal {
     fn target_dim(&self) -> usize;
     /// Writes `x(t)` (length `input_dim`) and `y(t)` (length `target_dim`).
     fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]);
+    /// Checks that the signal can be evaluated (e.g. that a [`HeldSequence`] built field by
+    /// field has a hold ≥ 1); every entry point that takes signals calls it before the first
+    /// step. The default accepts every signal. (The values themselves are checked as they are
+    /// sampled: a NaN input or target is refused naming its entry, step and sample.)
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<S: Signal + ?Sized> Signal for &S {
@@ -17,6 +26,9 @@ impl<S: Signal + ?Sized> Signal for &S {
     }
     fn target_dim(&self) -> usize {
         (**self).target_dim()
+    }
+    fn validate(&self) -> Result<()> {
+        (**self).validate()
     }
     fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]) {
         (**self).at(t, x, y)
@@ -95,19 +107,53 @@ pub struct Sines {
     pub offset: f64,
 }
 
+fn invalid(argument: &str, problem: impl Into<String>) -> Error {
+    Error::InvalidArgument {
+        argument: format!("HeldSequence {argument}"),
+        problem: problem.into(),
+    }
+}
+
 impl Sines {
-    /// The sum of sines with offset 0. Panics when the three vectors differ in length.
-    pub fn new(amplitudes: Vec<f64>, frequencies: Vec<f64>, phases: Vec<f64>) -> Self {
-        assert!(
-            amplitudes.len() == frequencies.len() && amplitudes.len() == phases.len(),
-            "Sines::new: amplitudes, frequencies and phases must have one entry per sine"
-        );
-        Sines {
+    /// The sum of sines with offset 0. Errors ([`Error::InvalidArgument`]) when the three vectors
+    /// differ in length: give one amplitude, frequency and phase per sine.
+    ///
+    /// ```
+    /// use vle_runtime::Sines;
+    /// let s = Sines::new(vec![1.0, 0.5], vec![1.0, 3.0], vec![0.0, 0.2])?;
+    /// assert_eq!(s.eval(0.0), 0.5 * 0.2f64.sin());
+    /// assert!(Sines::new(vec![1.0], vec![1.0, 2.0], vec![0.0]).is_err());
+    /// # Ok::<(), vle_runtime::Error>(())
+    /// ```
+    pub fn new(amplitudes: Vec<f64>, frequencies: Vec<f64>, phases: Vec<f64>) -> Result<Self> {
+        let s = Sines {
             amplitudes,
             frequencies,
             phases,
             offset: 0.0,
+        };
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Checks that amplitudes, frequencies and phases have one entry per sine.
+    pub fn validate(&self) -> Result<()> {
+        let n = self.amplitudes.len();
+        for (what, len) in [
+            ("frequencies", self.frequencies.len()),
+            ("phases", self.phases.len()),
+        ] {
+            if len != n {
+                return Err(Error::InvalidArgument {
+                    argument: format!("Sines {what}"),
+                    problem: format!(
+                        "{len} {what} for {n} amplitudes; give one amplitude, frequency and \
+                         phase per sine"
+                    ),
+                });
+            }
         }
+        Ok(())
     }
 
     /// The value at time `t`.
@@ -125,6 +171,16 @@ impl Sines {
 }
 
 /// Input and target channels, each a sum of sines.
+///
+/// ```
+/// use vle_runtime::{Signal, Sines, SumOfSines};
+/// let signal = SumOfSines::default()
+///     .with_input(Sines::new(vec![1.0], vec![0.5], vec![0.0])?)
+///     .with_input(Sines::new(vec![0.3, 0.2], vec![2.0, 5.0], vec![0.0, 1.0])?)
+///     .with_target(Sines::new(vec![1.0], vec![0.5], vec![0.3])?);
+/// assert_eq!((signal.input_dim(), signal.target_dim()), (2, 1));
+/// # Ok::<(), vle_runtime::Error>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SumOfSines {
     /// One entry per input channel: `x_i(t) = inputs[i].eval(t)`.
@@ -134,15 +190,21 @@ pub struct SumOfSines {
 }
 
 impl SumOfSines {
-    /// One input channel, no target.
-    pub fn new(amplitudes: Vec<f64>, frequencies: Vec<f64>, phases: Vec<f64>) -> Self {
-        SumOfSines {
-            inputs: vec![Sines::new(amplitudes, frequencies, phases)],
+    /// One input channel, no target; errors as [`Sines::new`].
+    pub fn new(amplitudes: Vec<f64>, frequencies: Vec<f64>, phases: Vec<f64>) -> Result<Self> {
+        Ok(SumOfSines {
+            inputs: vec![Sines::new(amplitudes, frequencies, phases)?],
             targets: Vec::new(),
-        }
+        })
     }
 
-    /// Adds a target channel.
+    /// Adds an input channel (the next entry of x).
+    pub fn with_input(mut self, input: Sines) -> Self {
+        self.inputs.push(input);
+        self
+    }
+
+    /// Adds a target channel (the next entry of y).
     pub fn with_target(mut self, target: Sines) -> Self {
         self.targets.push(target);
         self
@@ -163,6 +225,13 @@ impl Signal for SumOfSines {
         y.iter_mut()
             .zip(&self.targets)
             .for_each(|(y, s)| *y = s.eval(t));
+    }
+    /// Every channel passes [`Sines::validate`].
+    fn validate(&self) -> Result<()> {
+        self.inputs
+            .iter()
+            .chain(&self.targets)
+            .try_for_each(Sines::validate)
     }
 }
 
@@ -186,27 +255,78 @@ pub struct HeldSequence {
 }
 
 impl HeldSequence {
-    /// Starts at t = 0. Panics if `values.len()` is not a multiple of `input_dim`, or `hold`
-    /// is zero, or `dt` is not positive.
-    pub fn new(values: Vec<f64>, input_dim: usize, hold: usize, dt: f64, target: Vec<f64>) -> Self {
-        assert!(input_dim > 0 && values.len().is_multiple_of(input_dim) && !values.is_empty());
-        assert!(
-            hold > 0 && dt > 0.0,
-            "HeldSequence: hold must be >= 1 and dt > 0"
-        );
-        HeldSequence {
+    /// Starts at t = 0. Errors ([`Error::InvalidArgument`] naming the argument) when
+    /// `input_dim` is 0, `values` is empty or not a multiple of `input_dim` long, `hold` is 0,
+    /// or `dt` is not finite and > 0.
+    ///
+    /// ```
+    /// use vle_runtime::HeldSequence;
+    /// let s = HeldSequence::new(vec![1.0, 2.0, 3.0, 4.0], 2, 3, 0.1, vec![1.0])?;
+    /// assert_eq!((s.len(), s.steps()), (2, 6));
+    /// assert!(HeldSequence::new(vec![1.0, 2.0, 3.0], 2, 3, 0.1, vec![1.0]).is_err());
+    /// # Ok::<(), vle_runtime::Error>(())
+    /// ```
+    pub fn new(
+        values: Vec<f64>,
+        input_dim: usize,
+        hold: usize,
+        dt: f64,
+        target: Vec<f64>,
+    ) -> Result<Self> {
+        let s = HeldSequence {
             values,
             input_dim,
             hold,
             dt,
             t0: 0.0,
             target,
+        };
+        s.check()?;
+        Ok(s)
+    }
+
+    fn check(&self) -> Result<()> {
+        let n = self.values.len();
+        if self.input_dim == 0 {
+            return Err(invalid(
+                "input_dim",
+                "is 0; give the entries per input vector (the network's INPUT)",
+            ));
         }
+        if n == 0 || !n.is_multiple_of(self.input_dim) {
+            return Err(invalid(
+                "values",
+                format!(
+                    "holds {n} values, not a non-zero multiple of input_dim = {}; give the \
+                     vectors one after the other",
+                    self.input_dim
+                ),
+            ));
+        }
+        if self.hold == 0 {
+            return Err(invalid(
+                "hold",
+                "is 0; show each vector for at least 1 step",
+            ));
+        }
+        if !(self.dt.is_finite() && self.dt > 0.0) {
+            return Err(invalid(
+                "dt",
+                format!("is {}; give the finite step > 0 of the simulation", self.dt),
+            ));
+        }
+        if !self.t0.is_finite() {
+            return Err(invalid(
+                "t0",
+                format!("is {}; give a finite start time", self.t0),
+            ));
+        }
+        Ok(())
     }
 
     /// Number of held vectors.
     pub fn len(&self) -> usize {
-        self.values.len() / self.input_dim
+        self.values.len().checked_div(self.input_dim).unwrap_or(0)
     }
 
     /// Whether there are no vectors (never for one built by [`HeldSequence::new`]).
@@ -227,7 +347,7 @@ impl HeldSequence {
         if s <= 0.0 {
             return 0;
         }
-        ((s.floor() as usize) / self.hold).min(self.len() - 1)
+        ((s.floor() as usize) / self.hold.max(1)).min(self.len().saturating_sub(1))
     }
 }
 
@@ -240,8 +360,23 @@ impl Signal for HeldSequence {
     }
     fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]) {
         let i = self.index_at(t);
-        x.copy_from_slice(&self.values[i * self.input_dim..(i + 1) * self.input_dim]);
-        y.copy_from_slice(&self.target);
+        // A sequence that fails `validate` (built field by field) gives NaN, which the entry
+        // points would name, rather than a panic; they refuse it before sampling anyway.
+        match self
+            .values
+            .get(i * self.input_dim..(i + 1) * self.input_dim)
+        {
+            Some(v) if v.len() == x.len() => x.copy_from_slice(v),
+            _ => x.fill(f64::NAN),
+        }
+        match self.target.len() == y.len() {
+            true => y.copy_from_slice(&self.target),
+            false => y.fill(f64::NAN),
+        }
+    }
+    /// The checks of [`HeldSequence::new`], for sequences built field by field.
+    fn validate(&self) -> Result<()> {
+        self.check()
     }
 }
 
@@ -251,7 +386,8 @@ mod tests {
 
     #[test]
     fn held_sequence_holds_each_value_for_hold_steps() {
-        let s = HeldSequence::new((0..40).map(f64::from).collect(), 1, 9, 0.2, vec![1.0, 0.0]);
+        let s =
+            HeldSequence::new((0..40).map(f64::from).collect(), 1, 9, 0.2, vec![1.0, 0.0]).unwrap();
         assert_eq!(s.steps(), 360);
         let (mut x, mut y) = ([0.0], [0.0; 2]);
         for n in 0..400 {
@@ -264,9 +400,64 @@ mod tests {
     }
 
     #[test]
+    fn constructors_refuse_inconsistent_arguments_by_name() {
+        let e = Sines::new(vec![1.0, 2.0], vec![1.0], vec![0.0, 0.0]).unwrap_err();
+        assert!(e.to_string().contains("frequencies"), "{e}");
+        let e = Sines::new(vec![1.0], vec![1.0], vec![]).unwrap_err();
+        assert!(e.to_string().contains("phases"), "{e}");
+        assert!(SumOfSines::new(vec![1.0], vec![], vec![0.0]).is_err());
+        let held = |v: Vec<f64>, dim, hold, dt| HeldSequence::new(v, dim, hold, dt, vec![0.0]);
+        for (e, name) in [
+            (held(vec![1.0; 4], 0, 1, 0.1), "input_dim"),
+            (held(vec![1.0; 3], 2, 1, 0.1), "values"),
+            (held(vec![], 1, 1, 0.1), "values"),
+            (held(vec![1.0; 2], 1, 0, 0.1), "hold"),
+            (held(vec![1.0; 2], 1, 1, 0.0), "dt"),
+            (held(vec![1.0; 2], 1, 1, f64::NAN), "dt"),
+            (held(vec![1.0; 2], 1, 1, -0.1), "dt"),
+        ] {
+            let e = e.unwrap_err().to_string();
+            assert!(e.contains(name), "{name}: {e}");
+        }
+        // Built field by field: refused by `validate`, which every entry point calls; sampled
+        // directly, NaN rather than a panic.
+        let mut s = held(vec![1.0; 2], 1, 1, 0.1).unwrap();
+        s.hold = 0;
+        let e = Signal::validate(&s).unwrap_err().to_string();
+        assert!(e.contains("hold"), "{e}");
+        s.input_dim = 0;
+        s.values.clear();
+        let (mut x, mut y) = ([0.0], [0.0; 2]);
+        s.at(0.3, &mut x, &mut y);
+        assert!(x[0].is_nan() && y[0].is_nan() && s.is_empty() && s.steps() == 0);
+        let bad = SumOfSines::default().with_input(Sines {
+            amplitudes: vec![1.0],
+            ..Sines::default()
+        });
+        assert!(bad.validate().is_err());
+    }
+
+    #[test]
+    fn with_input_adds_channels_in_order() {
+        let s = SumOfSines::default()
+            .with_input(Sines::new(vec![1.0], vec![0.25], vec![0.0]).unwrap())
+            .with_input(Sines {
+                offset: 2.0,
+                ..Sines::default()
+            })
+            .with_target(Sines::new(vec![3.0], vec![0.25], vec![0.0]).unwrap());
+        assert_eq!((s.input_dim(), s.target_dim()), (2, 1));
+        let (mut x, mut y) = ([0.0; 2], [0.0]);
+        // sin(2π · 0.25 · 1) = 1 up to rounding of π/2.
+        s.at(1.0, &mut x, &mut y);
+        assert!((x[0] - 1.0).abs() < 1e-15 && x[1] == 2.0 && (y[0] - 3.0).abs() < 1e-15);
+    }
+
+    #[test]
     fn sum_of_sines_and_closures() {
         let s = SumOfSines::new(vec![1.0, 0.5], vec![1.0, 2.0], vec![0.0, 0.3])
-            .with_target(Sines::new(vec![2.0], vec![0.5], vec![0.0]));
+            .unwrap()
+            .with_target(Sines::new(vec![2.0], vec![0.5], vec![0.0]).unwrap());
         let (mut x, mut y) = ([0.0], [0.0]);
         s.at(0.1, &mut x, &mut y);
         let tau = 2.0 * std::f64::consts::PI;

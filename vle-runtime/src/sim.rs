@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 
 use crate::error::{check_len, Error, Location, Result};
+use crate::params::validate_params;
 use crate::signal::Signal;
 use crate::{Network, Scalar};
 
@@ -70,18 +71,50 @@ pub fn check_finite_states<N: Network, T: Scalar>(
     }
 }
 
-/// Scratch space of one RK4 step on the continuous system.
+/// [`Error::NonFinite`] for the first non-finite entry of inputs or targets laid out
+/// `samples × steps × width` (sample-major, as the batched window slices): `quantity` is
+/// `"input"` or `"target"`, and the entry is named `x[i]` or `y[i]` with its step
+/// (`first_step` + the step within the window; none when `first_step` is `None`) and sample.
+pub fn check_finite_data<T: Scalar>(
+    values: &[T],
+    quantity: &'static str,
+    width: usize,
+    steps: usize,
+    first_step: Option<usize>,
+    first_sample: usize,
+) -> Result<()> {
+    if crate::kernels::all_finite(values) {
+        return Ok(());
+    }
+    let Some(i) = values.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let (w, s) = (width.max(1), steps.max(1));
+    let symbol = if quantity == "target" { "y" } else { "x" };
+    Err(Error::NonFinite {
+        quantity,
+        at: Location {
+            name: format!("{symbol}[{}]", i % w),
+            step: first_step.map(|f| f + (i / w) % s),
+            sample: Some(first_sample + i / (w * s)),
+        },
+        value: values[i].to_f64(),
+    })
+}
+
+/// Scratch space of one RK4 step on the continuous system (internal: the simulator and the
+/// continuous adjoint size it, and check what they step).
 #[derive(Clone, Debug)]
-pub struct Rk4Scratch<T> {
+pub(crate) struct Rk4Scratch<T> {
     /// The stage slopes k1..k4, each `CONT` long.
-    pub k: [Vec<T>; 4],
+    pub(crate) k: [Vec<T>; 4],
     /// The stage state `c + h·k`, `CONT` long.
-    pub tmp: Vec<T>,
+    pub(crate) tmp: Vec<T>,
 }
 
 impl<T: Scalar> Rk4Scratch<T> {
     /// Zeroed scratch for a continuous state of `cont` entries (the network's `CONT`).
-    pub fn new(cont: usize) -> Self {
+    pub(crate) fn new(cont: usize) -> Self {
         let z = vec![T::zero(); cont];
         Rk4Scratch {
             k: [z.clone(), z.clone(), z.clone(), z.clone()],
@@ -91,8 +124,9 @@ impl<T: Scalar> Rk4Scratch<T> {
 }
 
 /// One classical RK4 step of the continuous state `c` (length CONT) with inputs `x0 = x(t)`,
-/// `xm = x(t + dt/2)`, `x1 = x(t + dt)`. Leaves the stage slopes in `s.k`.
-pub fn rk4_step<N: Network, T: Scalar>(
+/// `xm = x(t + dt/2)`, `x1 = x(t + dt)`. Leaves the stage slopes in `s.k`. Internal: its
+/// callers ([`Simulator`], [`crate::continuous_adjoint`]) check the lengths, `p` and `dt`.
+pub(crate) fn rk4_step<N: Network, T: Scalar>(
     p: &[T],
     c: &mut [T],
     x0: &[T],
@@ -131,6 +165,19 @@ pub(crate) fn to_scalars<T: Scalar>(src: &[f64], dst: &mut [T]) {
         .for_each(|(d, &s)| *d = T::from_f64(s));
 }
 
+/// Refuses a non-finite start time (the signals would be sampled at NaN or infinity).
+pub(crate) fn check_time(t0: f64) -> Result<()> {
+    if t0.is_finite() {
+        Ok(())
+    } else {
+        Err(Error::InvalidHyperParameter {
+            name: "t0 (the start time)".into(),
+            value: t0,
+            expected: "a finite time".into(),
+        })
+    }
+}
+
 /// Checks that `signals` has one entry per sample (or one shared by all) with the network's
 /// input and target widths.
 pub(crate) fn check_signals<N: Network, S: Signal>(signals: &[S], batch: usize) -> Result<()> {
@@ -149,6 +196,7 @@ pub(crate) fn check_signals<N: Network, S: Signal>(signals: &[S], batch: usize) 
     for s in signals {
         check_len("a signal's input", N::INPUT, s.input_dim())?;
         check_len("a signal's target", N::OUTPUT, s.target_dim())?;
+        s.validate()?;
     }
     Ok(())
 }
@@ -191,7 +239,7 @@ pub(crate) fn check_signals<N: Network, S: Signal>(signals: &[S], batch: usize) 
 /// // Leak: s' = x + b − s, output r = s. Two samples, the same constant input.
 /// let signal = FnSignal::new(1, 1, |_: f64, x: &mut [f64]| x[0] = 1.0,
 ///     |_: f64, y: &mut [f64]| y[0] = 0.0);
-/// let mut sim = Simulator::<Leak, f64>::new(2).with_record(Record::Outputs);
+/// let mut sim = Simulator::<Leak, f64>::new(2)?.with_record(Record::Outputs);
 /// sim.run(&[0.5], Scheme::Euler, &[&signal], 0.0, 0.1, 10)?;
 /// assert_eq!(sim.trajectory().len(), 10 * 2 * Leak::OUTPUT); // steps × B × OUTPUT
 /// // Euler: s_n = 1.5·(1 − 0.9ⁿ), relaxing towards x + b.
@@ -204,7 +252,7 @@ pub struct Simulator<N: Network, T: Scalar> {
     steps: usize,
     record: Record,
     trajectory: Vec<T>,
-    xf: [Vec<f64>; 3],
+    xf: Vec<f64>,
     yf: Vec<f64>,
     xt: [Vec<T>; 3],
     scratch: Rk4Scratch<T>,
@@ -212,32 +260,26 @@ pub struct Simulator<N: Network, T: Scalar> {
 }
 
 impl<N: Network, T: Scalar> Simulator<N, T> {
-    /// `batch` samples at state zero; panics if `batch == 0`.
-    pub fn new(batch: usize) -> Self {
-        assert!(
-            batch > 0,
-            "Simulator::new: the batch must hold at least one sample"
-        );
-        Simulator {
+    /// `batch` samples at state zero. Errors: [`Error::EmptyData`] if `batch == 0`.
+    pub fn new(batch: usize) -> Result<Self> {
+        if batch == 0 {
+            return Err(Error::EmptyData {
+                what: "the batch (Simulator::new(0))".into(),
+            });
+        }
+        Ok(Simulator {
             batch,
             state: vec![T::zero(); batch * N::STATE],
             steps: 0,
             record: Record::Nothing,
             trajectory: Vec::new(),
-            xf: [
-                vec![0.0; N::INPUT],
-                vec![0.0; N::INPUT],
-                vec![0.0; N::INPUT],
-            ],
+            xf: vec![0.0; N::INPUT],
             yf: vec![0.0; N::OUTPUT],
-            xt: [
-                vec![T::zero(); N::INPUT],
-                vec![T::zero(); N::INPUT],
-                vec![T::zero(); N::INPUT],
-            ],
+            // Inputs of the whole batch at t, t + dt/2 and t + dt, `B × INPUT` each.
+            xt: std::array::from_fn(|_| vec![T::zero(); batch * N::INPUT]),
             scratch: Rk4Scratch::new(N::CONT),
             _n: PhantomData,
-        }
+        })
     }
 
     /// Records states or outputs after every step from now on.
@@ -263,6 +305,10 @@ impl<N: Network, T: Scalar> Simulator<N, T> {
         &mut self.state
     }
     /// The state of sample `b`.
+    ///
+    /// # Panics
+    /// When `b` is not below [`Simulator::batch`], as slice indexing does; use
+    /// [`Simulator::states`] with `chunks(N::STATE)` to visit every sample.
     pub fn state(&self, b: usize) -> &[T] {
         &self.state[b * N::STATE..(b + 1) * N::STATE]
     }
@@ -286,23 +332,37 @@ impl<N: Network, T: Scalar> Simulator<N, T> {
         self.trajectory.clear();
     }
 
-    /// Output rates of all samples into `r` (`B × OUTPUT`).
-    pub fn outputs(&self, p: &[T], r: &mut [T]) {
-        for b in 0..self.batch {
-            N::output(p, self.state(b), &mut r[b * N::OUTPUT..(b + 1) * N::OUTPUT]);
+    /// Output rates of all samples into `r` (`B × OUTPUT`). Errors: [`Error::Length`] for a
+    /// wrong `p` or `r`.
+    pub fn outputs(&self, p: &[T], r: &mut [T]) -> Result<()> {
+        check_len("the parameter vector", N::PARAMS, p.len())?;
+        check_len(
+            "the buffer of outputs (B × OUTPUT)",
+            self.batch * N::OUTPUT,
+            r.len(),
+        )?;
+        for (s, r) in self
+            .state
+            .chunks_exact(N::STATE.max(1))
+            .zip(r.chunks_exact_mut(N::OUTPUT.max(1)))
+        {
+            N::output(p, s, r);
         }
+        Ok(())
     }
 
     /// One Euler step of every sample with pre-sampled inputs `x_batch` (`B × INPUT`, x(t)).
-    /// Errors: [`Error::Length`] for a wrong `p` or `x_batch`, [`Error::NonFinite`] as in
-    /// [`Simulator::step`].
+    /// Checks as [`Simulator::step`] ([`validate_params`] on `p` and `dt`, the inputs and
+    /// the current states finite), then [`Error::NonFinite`] for a diverged state.
     pub fn step_inputs(&mut self, p: &[T], x_batch: &[T], dt: T) -> Result<()> {
-        check_len("the parameter vector", N::PARAMS, p.len())?;
+        validate_params::<N, T>(p, dt.to_f64())?;
         check_len(
             "the batch of inputs (B × INPUT)",
             self.batch * N::INPUT,
             x_batch.len(),
         )?;
+        check_finite_data(x_batch, "input", N::INPUT, 1, Some(self.steps), 0)?;
+        check_finite_states::<N, T>(&self.state, N::STATE, None, 0)?;
         for b in 0..self.batch {
             N::euler_step(
                 p,
@@ -315,9 +375,15 @@ impl<N: Network, T: Scalar> Simulator<N, T> {
     }
 
     /// One step from `t` to `t + dt` with inputs from `signals` (one per sample, or one for
-    /// all). Euler uses x(t); RK4 also x(t + dt/2) and x(t + dt). A non-finite state is an
-    /// [`Error::NonFinite`] naming the entry, the sample and the step index n (0-based count of
-    /// steps taken: the step from t_n to t_{n+1}); the batch is left as it was after the step.
+    /// all). Euler uses x(t); RK4 also x(t + dt/2) and x(t + dt).
+    ///
+    /// Errors, before the step: [`validate_params`] (parameters, `dt` against every time
+    /// constant), [`Error::EmptyData`] or [`Error::Length`] for the signals,
+    /// [`Error::InvalidHyperParameter`] for a non-finite `t`, [`Error::NonFinite`] naming a
+    /// non-finite input `x[i]` (step, sample) or a non-finite state passed in (through
+    /// [`Simulator::states_mut`]). After it: [`Error::NonFinite`] naming the entry, the sample
+    /// and the step index n (0-based count of steps taken: the step from t_n to t_{n+1}) of a
+    /// diverged state; the batch is left as it was after the step.
     pub fn step<S: Signal>(
         &mut self,
         p: &[T],
@@ -326,36 +392,12 @@ impl<N: Network, T: Scalar> Simulator<N, T> {
         t: f64,
         dt: f64,
     ) -> Result<()> {
-        check_len("the parameter vector", N::PARAMS, p.len())?;
-        check_signals::<N, S>(signals, self.batch)?;
-        if scheme == Scheme::Rk4 {
-            crate::error::require_continuous::<N>()?;
-        }
-        let dtt = T::from_f64(dt);
-        for b in 0..self.batch {
-            let sig = &signals[if signals.len() == 1 { 0 } else { b }];
-            let st = &mut self.state[b * N::STATE..(b + 1) * N::STATE];
-            match scheme {
-                Scheme::Euler => {
-                    sig.at(t, &mut self.xf[0], &mut self.yf);
-                    to_scalars(&self.xf[0], &mut self.xt[0]);
-                    N::euler_step(p, st, &self.xt[0], dtt);
-                }
-                Scheme::Rk4 => {
-                    for (i, tt) in [t, t + 0.5 * dt, t + dt].into_iter().enumerate() {
-                        sig.at(tt, &mut self.xf[i], &mut self.yf);
-                        to_scalars(&self.xf[i], &mut self.xt[i]);
-                    }
-                    let [x0, xm, x1] = &self.xt;
-                    rk4_step::<N, T>(p, &mut st[..N::CONT], x0, xm, x1, dtt, &mut self.scratch);
-                    N::refresh_prospective(p, st, x1);
-                }
-            }
-        }
-        self.finish_step(p)
+        self.check_run::<S>(p, scheme, signals, t, dt)?;
+        self.step_checked(p, scheme, signals, t, dt)
     }
 
-    /// `steps` steps of [`Simulator::step`] from `t0`, stopping at the first error.
+    /// `steps` steps of [`Simulator::step`] from `t0`, stopping at the first error (the checks
+    /// of `p`, `dt` and the signals are made once, before the first step).
     pub fn run<S: Signal>(
         &mut self,
         p: &[T],
@@ -365,10 +407,72 @@ impl<N: Network, T: Scalar> Simulator<N, T> {
         dt: f64,
         steps: usize,
     ) -> Result<()> {
+        self.check_run::<S>(p, scheme, signals, t0, dt)?;
         for n in 0..steps {
-            self.step(p, scheme, signals, t0 + n as f64 * dt, dt)?;
+            self.step_checked(p, scheme, signals, t0 + n as f64 * dt, dt)?;
         }
         Ok(())
+    }
+
+    fn check_run<S: Signal>(
+        &self,
+        p: &[T],
+        scheme: Scheme,
+        signals: &[S],
+        t: f64,
+        dt: f64,
+    ) -> Result<()> {
+        validate_params::<N, T>(p, dt)?;
+        check_signals::<N, S>(signals, self.batch)?;
+        check_time(t)?;
+        if scheme == Scheme::Rk4 {
+            crate::error::require_continuous::<N>()?;
+        }
+        Ok(())
+    }
+
+    /// One step after [`Simulator::check_run`]: samples and checks the inputs of every sample
+    /// and checks the states before it changes any (an error leaves the batch untouched).
+    fn step_checked<S: Signal>(
+        &mut self,
+        p: &[T],
+        scheme: Scheme,
+        signals: &[S],
+        t: f64,
+        dt: f64,
+    ) -> Result<()> {
+        check_finite_states::<N, T>(&self.state, N::STATE, None, 0)?;
+        let times = [t, t + 0.5 * dt, t + dt];
+        let stages = if scheme == Scheme::Euler { 1 } else { 3 };
+        let ni = N::INPUT;
+        for b in 0..self.batch {
+            let sig = &signals[if signals.len() == 1 { 0 } else { b }];
+            for (i, &tt) in times.iter().enumerate().take(stages) {
+                sig.at(tt, &mut self.xf, &mut self.yf);
+                check_finite_data(&self.xf, "input", ni, 1, Some(self.steps), b)?;
+                to_scalars(&self.xf, &mut self.xt[i][b * ni..(b + 1) * ni]);
+            }
+        }
+        let dtt = T::from_f64(dt);
+        for (b, st) in self.state.chunks_exact_mut(N::STATE.max(1)).enumerate() {
+            let x = |i: usize| &self.xt[i][b * ni..(b + 1) * ni];
+            match scheme {
+                Scheme::Euler => N::euler_step(p, st, x(0), dtt),
+                Scheme::Rk4 => {
+                    rk4_step::<N, T>(
+                        p,
+                        &mut st[..N::CONT],
+                        x(0),
+                        x(1),
+                        x(2),
+                        dtt,
+                        &mut self.scratch,
+                    );
+                    N::refresh_prospective(p, st, x(2));
+                }
+            }
+        }
+        self.finish_step(p)
     }
 
     fn finish_step(&mut self, p: &[T]) -> Result<()> {

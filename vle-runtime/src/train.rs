@@ -5,10 +5,10 @@ use crate::exact::{batch_gradient, sample_window, Bptt, Tape};
 use crate::optim::Optimizer;
 use crate::parallel::ParallelOnline;
 use crate::params::{
-    check_finite_params, clamp_time_constants, validate_params, zero_non_learnable,
+    check_dt, check_finite_params, clamp_time_constants, validate_params, zero_non_learnable,
 };
 use crate::signal::Signal;
-use crate::sim::{check_finite_states, check_signals, to_scalars};
+use crate::sim::{check_finite_data, check_finite_states, check_signals, check_time, to_scalars};
 use crate::{Network, Scalar};
 
 /// Reported after every parameter update.
@@ -104,6 +104,16 @@ pub struct ExactSnapshot<T> {
 }
 
 /// Settings of [`OnlineTrainer`].
+///
+/// [`OnlineConfig::default`] is the setting of the examples: dt = 0.01, β = 1, γ = 0 (no
+/// nudging), an update every step, τ ≤ 100. Override what differs:
+///
+/// ```
+/// use vle_runtime::OnlineConfig;
+/// let config = OnlineConfig { dt: 0.2, update_every: 10, ..OnlineConfig::default() };
+/// assert!(config.validate().is_ok());
+/// assert_eq!((config.beta, config.gamma, config.tau_max), (1.0, 0.0, 100.0));
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct OnlineConfig {
     /// Euler step, in the time unit of the time constants (τm, τr); must be > 0 and ≤ every
@@ -119,17 +129,29 @@ pub struct OnlineConfig {
     pub tau_max: f64,
 }
 
+impl Default for OnlineConfig {
+    /// dt = 0.01 (the examples' step; it must not exceed the network's smallest time
+    /// constant, which [`OnlineTrainer::run`] checks), β = 1, γ = 0 (the errors do not nudge
+    /// the membranes), `update_every` = 1 (an optimizer step after every Euler step, as the
+    /// published GLE code), `tau_max` = 100 (learned time constants stay within 10⁴ steps).
+    fn default() -> Self {
+        OnlineConfig {
+            dt: 0.01,
+            beta: 1.0,
+            gamma: 0.0,
+            update_every: 1,
+            tau_max: 100.0,
+        }
+    }
+}
+
 impl OnlineConfig {
-    /// Checks the ranges: `dt` finite and > 0, `beta` finite and > 0, `gamma` finite,
-    /// `update_every` ≥ 1, `tau_max` ≥ `dt`. Returns [`Error::InvalidHyperParameter`] naming
-    /// the first setting out of range.
+    /// Checks the ranges: `dt` finite and > 0 ([`check_dt`]; that it is at most every time
+    /// constant is checked with the parameters, at every `run`), `beta` finite and > 0,
+    /// `gamma` finite, `update_every` ≥ 1, `tau_max` ≥ `dt`. Returns
+    /// [`Error::InvalidHyperParameter`] naming the first setting out of range.
     pub fn validate(&self) -> Result<()> {
-        hyper(
-            "dt",
-            self.dt,
-            self.dt.is_finite() && self.dt > 0.0,
-            "a finite step > 0",
-        )?;
+        check_dt::<f64>(self.dt)?;
         hyper(
             "beta",
             self.beta,
@@ -179,7 +201,8 @@ pub struct OnlineTrainer<N: Network, T: Scalar, O: Optimizer<T>> {
 impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
     /// A trainer for `batch` parallel streams, network and error-neuron states at zero.
     /// Errors: [`Error::InvalidHyperParameter`] if `config` is out of range,
-    /// [`Error::EmptyData`] if `batch` is 0.
+    /// [`Error::EmptyData`] if `batch` is 0, the optimizer's [`Optimizer::validate`] error
+    /// (e.g. [`Error::Length`] for a mask that is not `PARAMS` long).
     pub fn new(config: OnlineConfig, batch: usize, optimizer: O) -> Result<Self> {
         config.validate()?;
         if batch == 0 {
@@ -187,6 +210,7 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
                 what: "the batch".into(),
             });
         }
+        optimizer.validate(N::PARAMS)?;
         Ok(OnlineTrainer {
             config,
             optimizer,
@@ -338,13 +362,16 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
     /// `steps` steps from `t0` with one signal per sample (or one for all); updates `p` in
     /// place every `config.update_every` steps and returns the loss of each update.
     ///
-    /// Errors, before any step: [`Error::InvalidHyperParameter`] (config),
-    /// [`Error::Length`], [`Error::NonFinite`], [`Error::NonPositiveTimeConstant`] or
-    /// [`Error::TimeConstantBelowDt`] (parameters, see [`validate_params`]),
+    /// Errors, before any step: [`Error::InvalidHyperParameter`] (config, optimizer, a
+    /// non-finite `t0`), [`Error::Length`] (the optimizer's mask), [`Error::Length`],
+    /// [`Error::NonFinite`], [`Error::NonPositiveTimeConstant`] or
+    /// [`Error::TimeConstantBelowDt`] (parameters and dt, see [`validate_params`]),
     /// [`Error::EmptyData`] or [`Error::Length`] (no signals, or their count or widths do not
-    /// match the batch and the network). During the run: [`Error::NonFinite`] naming the first
-    /// non-finite state (step, sample), gradient or parameter; the run stops there, with the
-    /// steps and updates before it kept.
+    /// match the batch and the network), [`Error::NonFinite`] for a non-finite state restored
+    /// into the trainer. During the run, before each step: [`Error::NonFinite`] naming a
+    /// non-finite input `x[i]` or target `y[i]` (step, sample); after it: [`Error::NonFinite`]
+    /// naming the first non-finite state (step, sample), gradient or parameter. The run stops
+    /// at the first error, with the steps and updates before it kept.
     pub fn run<S: Signal>(
         &mut self,
         p: &mut [T],
@@ -355,8 +382,12 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
     ) -> Result<History> {
         let cfg = self.config.clone();
         cfg.validate()?;
+        self.optimizer.validate(N::PARAMS)?;
         validate_params::<N, T>(p, cfg.dt)?;
         check_signals::<N, S>(signals, self.batch)?;
+        check_time(t0)?;
+        check_finite_states::<N, T>(&self.states, N::STATE, None, 0)?;
+        check_finite_local::<N, T>(&self.local)?;
         let (mut xf, mut yf) = (vec![0.0; N::INPUT], vec![0.0; N::OUTPUT]);
         let nb = self.batch;
         let (mut xs, mut ys) = (
@@ -377,16 +408,21 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
         let mut history = History::default();
         for n in 0..steps {
             let t = t0 + n as f64 * cfg.dt;
+            // Every sample's input and target, checked before anything changes.
             for b in 0..nb {
                 signals[if signals.len() == 1 { 0 } else { b }].at(t, &mut xf, &mut yf);
+                check_finite_data(&xf, "input", N::INPUT, 1, Some(self.steps), b)?;
+                check_finite_data(&yf, "target", N::OUTPUT, 1, Some(self.steps), b)?;
                 to_scalars(&xf, &mut xs[b * N::INPUT..(b + 1) * N::INPUT]);
-                let y = &mut ys[b * N::OUTPUT..(b + 1) * N::OUTPUT];
-                to_scalars(&yf, y);
+                to_scalars(&yf, &mut ys[b * N::OUTPUT..(b + 1) * N::OUTPUT]);
+            }
+            for b in 0..nb {
+                let y = &ys[b * N::OUTPUT..(b + 1) * N::OUTPUT];
                 let st = &self.states[b * N::STATE..(b + 1) * N::STATE];
                 self.pending_loss += N::loss(p, st, y).to_f64();
             }
             match self.parallel.as_mut() {
-                Some(par) => par.step::<N>(
+                Some(par) => par.step_unchecked::<N>(
                     p,
                     &mut self.states,
                     &mut self.local,
@@ -418,10 +454,10 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
             if self.pending_steps >= cfg.update_every {
                 let inv = T::one() / T::from_f64(self.batch as f64);
                 self.grad.iter_mut().for_each(|g| *g *= inv);
-                zero_non_learnable::<N, T>(&mut self.grad);
+                zero_non_learnable::<N, T>(&mut self.grad)?;
                 check_finite_params::<N, T>(&self.grad, "gradient", Some(self.steps - 1))?;
-                self.optimizer.step(p, &self.grad);
-                clamp_time_constants::<N, T>(p, cfg.dt, cfg.tau_max);
+                self.optimizer.step(p, &self.grad)?;
+                clamp_time_constants::<N, T>(p, cfg.dt, cfg.tau_max)?;
                 check_finite_params::<N, T>(p, "parameter", Some(self.steps - 1))?;
                 self.grad.iter_mut().for_each(|g| *g = T::zero());
                 let loss = self.pending_loss / (self.pending_steps * self.batch) as f64;
@@ -445,6 +481,16 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> OnlineTrainer<N, T, O> {
 }
 
 /// Settings of [`ExactTrainer`].
+///
+/// [`ExactConfig::default`]: dt = 0.01, β = 1, windows of 100 steps on the full tape, the
+/// state carried from window to window (truncated BPTT), τ ≤ 100. Override what differs:
+///
+/// ```
+/// use vle_runtime::{ExactConfig, Tape};
+/// let config = ExactConfig { window: 40, tape: Tape::Checkpoint(0), ..ExactConfig::default() };
+/// assert!(config.validate().is_ok());
+/// assert!(config.carry_state);
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ExactConfig {
     /// Euler step, in the time unit of the time constants (τm, τr); must be > 0 and ≤ every
@@ -464,17 +510,31 @@ pub struct ExactConfig {
     pub tau_max: f64,
 }
 
+impl Default for ExactConfig {
+    /// dt = 0.01 (it must not exceed the network's smallest time constant, which
+    /// [`ExactTrainer::run`] checks), β = 1, `window` = 100 steps (one time unit at this dt),
+    /// [`Tape::Full`] (no recomputation; use [`Tape::Checkpoint`] for long windows),
+    /// `carry_state` (each window starts where the last ended, as a continuous stream),
+    /// `tau_max` = 100.
+    fn default() -> Self {
+        ExactConfig {
+            dt: 0.01,
+            beta: 1.0,
+            window: 100,
+            tape: Tape::Full,
+            carry_state: true,
+            tau_max: 100.0,
+        }
+    }
+}
+
 impl ExactConfig {
-    /// Checks the ranges: `dt` finite and > 0, `beta` finite and > 0, `window` ≥ 1,
-    /// `tau_max` ≥ `dt`. Returns [`Error::InvalidHyperParameter`] naming the first setting out
-    /// of range.
+    /// Checks the ranges: `dt` finite and > 0 ([`check_dt`]; that it is at most every time
+    /// constant is checked with the parameters, at every `run`), `beta` finite and > 0,
+    /// `window` ≥ 1, `tau_max` ≥ `dt`. Returns [`Error::InvalidHyperParameter`] naming the
+    /// first setting out of range.
     pub fn validate(&self) -> Result<()> {
-        hyper(
-            "dt",
-            self.dt,
-            self.dt.is_finite() && self.dt > 0.0,
-            "a finite step > 0",
-        )?;
+        check_dt::<f64>(self.dt)?;
         hyper(
             "beta",
             self.beta,
@@ -513,7 +573,8 @@ pub struct ExactTrainer<N: Network, T: Scalar, O: Optimizer<T>> {
 impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
     /// A trainer for `batch` parallel streams, network states at zero. Errors:
     /// [`Error::InvalidHyperParameter`] if `config` is out of range, [`Error::EmptyData`] if
-    /// `batch` is 0.
+    /// `batch` is 0, the optimizer's [`Optimizer::validate`] error (e.g. [`Error::Length`] for
+    /// a mask that is not `PARAMS` long).
     pub fn new(config: ExactConfig, batch: usize, optimizer: O) -> Result<Self> {
         config.validate()?;
         if batch == 0 {
@@ -521,6 +582,7 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
                 what: "the batch".into(),
             });
         }
+        optimizer.validate(N::PARAMS)?;
         Ok(ExactTrainer {
             config,
             optimizer,
@@ -627,10 +689,11 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
     /// for all). Window w covers [t0 + w·W·dt, t0 + (w+1)·W·dt]; `p` is updated in place after
     /// each window, and the history holds each window's mean ℓ per step and sample.
     ///
-    /// Errors, before any window: as for [`OnlineTrainer::run`] (config, parameters,
-    /// signals). During the run: [`Error::NonFinite`] naming the first non-finite state
-    /// (global step, sample), gradient or parameter; the run stops there, with the windows
-    /// before it kept.
+    /// Errors, before any window: as for [`OnlineTrainer::run`] (config, optimizer,
+    /// parameters and dt, signals, restored states). Before each window: [`Error::NonFinite`]
+    /// naming a non-finite input `x[i]` or target `y[i]` (global step, sample). During it:
+    /// [`Error::NonFinite`] naming the first non-finite state (global step, sample), gradient
+    /// or parameter. The run stops at the first error, with the windows before it kept.
     pub fn run<S: Signal>(
         &mut self,
         p: &mut [T],
@@ -641,13 +704,16 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
     ) -> Result<History> {
         let cfg = self.config.clone();
         cfg.validate()?;
+        self.optimizer.validate(N::PARAMS)?;
         validate_params::<N, T>(p, cfg.dt)?;
         check_signals::<N, S>(signals, self.batch)?;
+        check_time(t0)?;
         check_len(
             "the batch of states",
             self.batch * N::STATE,
             self.states.len(),
         )?;
+        check_finite_states::<N, T>(&self.states, N::STATE, None, 0)?;
         let w = cfg.window;
         let (mut xs, mut ys) = (
             vec![T::zero(); self.batch * w * N::INPUT],
@@ -664,6 +730,8 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
                 xs[b * w * N::INPUT..(b + 1) * w * N::INPUT].copy_from_slice(&xb);
                 ys[b * w * N::OUTPUT..(b + 1) * w * N::OUTPUT].copy_from_slice(&yb);
             }
+            check_finite_data(&xs, "input", N::INPUT, w, Some(self.steps), 0)?;
+            check_finite_data(&ys, "target", N::OUTPUT, w, Some(self.steps), 0)?;
             if !cfg.carry_state {
                 self.reset_state();
             }
@@ -679,11 +747,11 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
                 &mut grad,
             )
             .map_err(|e| shift_step(e, self.steps))?;
-            zero_non_learnable::<N, T>(&mut grad);
+            zero_non_learnable::<N, T>(&mut grad)?;
             let last = self.steps + w - 1;
             check_finite_params::<N, T>(&grad, "gradient", Some(last))?;
-            self.optimizer.step(p, &grad);
-            clamp_time_constants::<N, T>(p, cfg.dt, cfg.tau_max);
+            self.optimizer.step(p, &grad)?;
+            clamp_time_constants::<N, T>(p, cfg.dt, cfg.tau_max)?;
             check_finite_params::<N, T>(p, "parameter", Some(last))?;
             self.steps += w;
             self.updates += 1;
@@ -700,6 +768,22 @@ impl<N: Network, T: Scalar, O: Optimizer<T>> ExactTrainer<N, T, O> {
             }
         }
         Ok(history)
+    }
+}
+
+/// Refuses non-finite local-rule states (restored from a snapshot), naming the entry.
+fn check_finite_local<N: Network, T: Scalar>(local: &[T]) -> Result<()> {
+    match local.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::NonFinite {
+            quantity: "state",
+            at: crate::error::Location {
+                name: format!("local[{}]", i % N::LOCAL.max(1)),
+                step: None,
+                sample: Some(i / N::LOCAL.max(1)),
+            },
+            value: local[i].to_f64(),
+        }),
     }
 }
 

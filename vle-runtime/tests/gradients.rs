@@ -23,7 +23,7 @@ fn window(dt: f64, steps: usize) -> (Vec<f64>, Vec<f64>) {
 
 fn loss_f64(p: &[f64], xs: &[f64], ys: &[f64], dt: f64) -> f64 {
     let mut s = vec![0.0; Gle1::STATE];
-    discrete_loss::<Gle1, f64>(p, &mut s, xs, ys, dt, BETA)
+    discrete_loss::<Gle1, f64>(p, &mut s, xs, ys, dt, BETA).unwrap()
 }
 
 fn max_abs(v: &[f64]) -> f64 {
@@ -65,7 +65,8 @@ fn exact_gradient_matches_forward_mode_duals_to_rounding() {
             .map(|j| Dual64::new(p[j], if i == j { 1.0 } else { 0.0 }))
             .collect();
         let mut s = vec![Dual64::from(0.0); Gle1::STATE];
-        let l = discrete_loss::<Gle1, Dual64>(&pd, &mut s, &xd, &yd, DT.into(), BETA.into());
+        let l =
+            discrete_loss::<Gle1, Dual64>(&pd, &mut s, &xd, &yd, DT.into(), BETA.into()).unwrap();
         // Relative to the gradient's size (an entry near zero has no meaningful relative error).
         assert!(
             (l.eps - g[i]).abs() <= 1e-9 * scale,
@@ -133,12 +134,12 @@ fn batch_gradient_is_the_mean_and_carries_the_state() {
         assert!((g[i] - 0.5 * (g1[i] + g2[i])).abs() <= 1e-15 * (1.0 + g[i].abs()));
     }
     let mut s = vec![0.0; Gle1::STATE];
-    discrete_loss::<Gle1, f64>(&p, &mut s, &x1, &y1, DT, BETA);
+    discrete_loss::<Gle1, f64>(&p, &mut s, &x1, &y1, DT, BETA).unwrap();
     assert_eq!(&states[..2], &s[..]);
 
     // Non-learnable entries are zeroed only on request.
     let mut g = g1.clone();
-    zero_non_learnable::<Gle1FixedTau, f64>(&mut g);
+    zero_non_learnable::<Gle1FixedTau, f64>(&mut g).unwrap();
     assert_eq!(&g[..2], &g1[..2]);
     assert_eq!(&g[2..], &[0.0, 0.0]);
 }

@@ -7,7 +7,7 @@ mod common;
 use common::{params, Gle1, Gle1FixedTau, TAU_M, TAU_R};
 use vle_runtime::params::{
     clamp_time_constants, fan_in, find_param, find_param_by_symbol, init_biases_fan_in,
-    learnable_mask, param_entry_name, try_init_params,
+    learnable_mask, param_entry_name, try_init_params, zero_non_learnable,
 };
 use vle_runtime::{
     init_params, validate_params, Derivation, Error, LayerInfo, Network, ParamInfo, ParamKind,
@@ -292,14 +292,51 @@ fn clamping_keeps_learned_time_constants_in_range() {
     let mut p = params();
     p[TAU_M] = 50.0;
     p[TAU_R] = 0.001;
-    assert_eq!(clamp_time_constants::<Gle1, f64>(&mut p, 0.01, 10.0), 2);
+    assert_eq!(clamp_time_constants::<Gle1, f64>(&mut p, 0.01, 10.0), Ok(2));
     assert_eq!(&p[2..], &[10.0, 0.01]);
     // Fixed time constants are not touched.
     let mut p = params();
     p[TAU_R] = 0.001;
     assert_eq!(
         clamp_time_constants::<Gle1FixedTau, f64>(&mut p, 0.01, 10.0),
-        0
+        Ok(0)
     );
     assert_eq!(p[TAU_R], 0.001);
+    // A short vector, a bad step or a bound below it: refused, nothing changed.
+    let before = p.clone();
+    let e = clamp_time_constants::<Gle1, f64>(&mut p[..3], 0.01, 10.0).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::Length {
+                expected: 4,
+                got: 3,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    for (dt, max) in [
+        (0.0, 10.0),
+        (-0.1, 10.0),
+        (f64::NAN, 10.0),
+        (0.1, 0.05),
+        (0.1, f64::NAN),
+    ] {
+        let e = clamp_time_constants::<Gle1, f64>(&mut p, dt, max).unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidHyperParameter { .. }),
+            "{dt} {max}: {e}"
+        );
+    }
+    assert_eq!(p, before);
+}
+
+#[test]
+fn zeroing_non_learnable_entries_checks_the_length() {
+    let mut g = vec![1.0; 4];
+    zero_non_learnable::<Gle1FixedTau, f64>(&mut g).unwrap();
+    assert_eq!(g, [1.0, 1.0, 0.0, 0.0]);
+    let e = zero_non_learnable::<Gle1, f64>(&mut g[..2]).unwrap_err();
+    assert!(e.to_string().contains("the gradient has length 2"), "{e}");
 }

@@ -1,5 +1,5 @@
 //! Forward simulation: Euler equals the kernel loop, RK4 converges at 4th order, non-finite
-//! states are reported by name, step and sample.
+//! inputs and states are reported by name, step and sample.
 
 #![allow(clippy::needless_range_loop)]
 
@@ -12,7 +12,9 @@ use vle_runtime::{Error, FnSignal, Network, Record, Scheme, Signal, Simulator};
 fn euler_scheme_is_the_kernel_loop_and_records_outputs() {
     let p = params();
     let dt = 0.05;
-    let mut sim = Simulator::<Gle1, f64>::new(2).with_record(Record::Outputs);
+    let mut sim = Simulator::<Gle1, f64>::new(2)
+        .unwrap()
+        .with_record(Record::Outputs);
     sim.run(&p, Scheme::Euler, &[sines()], 0.0, dt, 50)
         .unwrap_or_else(|e| panic!("{e}"));
     let mut s = [0.0; 2];
@@ -33,7 +35,7 @@ fn euler_scheme_is_the_kernel_loop_and_records_outputs() {
         assert_eq!(traj[2 * n + 1], outs[n]);
     }
     // Pre-sampled inputs give the same step.
-    let mut sim2 = Simulator::<Gle1, f64>::new(1);
+    let mut sim2 = Simulator::<Gle1, f64>::new(1).unwrap();
     sines().at(0.0, &mut x, &mut y);
     sim2.step_inputs(&p, &x, dt).unwrap();
     let mut s = [0.0; 2];
@@ -43,7 +45,7 @@ fn euler_scheme_is_the_kernel_loop_and_records_outputs() {
 
 fn rk4_state_at(t_end: f64, dt: f64) -> Vec<f64> {
     let steps = (t_end / dt).round() as usize;
-    let mut sim = Simulator::<Gle1, f64>::new(1);
+    let mut sim = Simulator::<Gle1, f64>::new(1).unwrap();
     sim.run(&params(), Scheme::Rk4, &[sines()], 0.0, dt, steps)
         .unwrap();
     sim.state(0).to_vec()
@@ -69,7 +71,7 @@ fn rk4_converges_at_fourth_order() {
 }
 
 #[test]
-fn non_finite_state_is_reported_with_layer_step_and_sample() {
+fn non_finite_input_is_reported_with_entry_step_and_sample() {
     let p = params();
     let good = FnSignal::new(
         1,
@@ -84,27 +86,59 @@ fn non_finite_state_is_reported_with_layer_step_and_sample() {
         |_t, y: &mut [f64]| y[0] = 0.0,
     );
     for scheme in [Scheme::Euler, Scheme::Rk4] {
-        let mut sim = Simulator::<Gle1, f64>::new(2);
+        let mut sim = Simulator::<Gle1, f64>::new(2).unwrap();
         let signals: [&dyn Signal; 2] = [&good, &bad];
         let err = sim.run(&p, scheme, &signals, 0.0, 0.1, 10).unwrap_err();
-        // Euler reads x(0.3) at step 3; RK4 reads x(0.3) as the end of step 2.
+        // Euler reads x(0.3) at step 3; RK4 reads x(0.3) as the end of step 2. The input is
+        // named before it reaches the state (which would blame dt).
         let step = if scheme == Scheme::Euler { 3 } else { 2 };
         match &err {
             Error::NonFinite { quantity, at, .. } => {
-                assert_eq!(*quantity, "state");
-                assert_eq!(at.name, "out.u[0]");
+                assert_eq!(*quantity, "input");
+                assert_eq!(at.name, "x[0]");
                 assert_eq!(at.step, Some(step));
                 assert_eq!(at.sample, Some(1));
             }
             e => panic!("unexpected error {e}"),
         }
-        assert!(err.to_string().contains("out.u[0]"));
+        let text = err.to_string();
+        assert!(
+            text.contains("x[0]") && !text.contains("reduce dt"),
+            "{text}"
+        );
+        // Nothing was stepped at the failing step: sample 0 is where it was after step n-1.
+        assert_eq!(sim.steps(), step);
     }
 }
 
 #[test]
+fn non_finite_state_is_reported_with_layer_step_and_sample() {
+    // A huge drive overflows u (finite parameters and inputs, so the dynamics are to blame).
+    let mut p = params();
+    p[common::W] = 1e300;
+    let big = FnSignal::new(
+        1,
+        1,
+        |_t, x: &mut [f64]| x[0] = 1e300,
+        |_t, y: &mut [f64]| y[0] = 0.0,
+    );
+    let mut sim = Simulator::<Gle1, f64>::new(1).unwrap();
+    let err = sim
+        .run(&p, Scheme::Euler, &[&big], 0.0, 0.1, 10)
+        .unwrap_err();
+    match &err {
+        Error::NonFinite { quantity, at, .. } => {
+            assert_eq!((*quantity, at.name.as_str()), ("state", "out.u[0]"));
+            assert_eq!((at.step, at.sample), (Some(0), Some(0)));
+        }
+        e => panic!("unexpected error {e}"),
+    }
+    assert!(err.to_string().contains("reduce dt"), "{err}");
+}
+
+#[test]
 fn wrong_lengths_are_errors() {
-    let mut sim = Simulator::<Gle1, f64>::new(2);
+    let mut sim = Simulator::<Gle1, f64>::new(2).unwrap();
     let e = sim.step_inputs(&params(), &[1.0], 0.1).unwrap_err();
     assert!(
         matches!(
@@ -150,8 +184,8 @@ fn wrong_lengths_are_errors() {
 fn f32_runs_the_same_kernels() {
     let p64 = params();
     let p32: Vec<f32> = p64.iter().map(|&v| v as f32).collect();
-    let mut a = Simulator::<Gle1, f64>::new(1);
-    let mut b = Simulator::<Gle1, f32>::new(1);
+    let mut a = Simulator::<Gle1, f64>::new(1).unwrap();
+    let mut b = Simulator::<Gle1, f32>::new(1).unwrap();
     for scheme in [Scheme::Euler, Scheme::Rk4] {
         a.run(&p64, scheme, &[sines()], 0.0, 0.05, 200).unwrap();
         b.run(&p32, scheme, &[sines()], 0.0, 0.05, 200).unwrap();

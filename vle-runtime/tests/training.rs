@@ -24,7 +24,9 @@ struct Teacher {
 impl Teacher {
     fn new(steps: usize) -> Self {
         let teacher = [1.2, -0.2, 0.7, 0.2];
-        let mut sim = Simulator::<Gle1, f64>::new(1).with_record(Record::Outputs);
+        let mut sim = Simulator::<Gle1, f64>::new(1)
+            .unwrap()
+            .with_record(Record::Outputs);
         sim.run(&teacher, Scheme::Euler, &[sines()], 0.0, DT, steps)
             .unwrap();
         // outputs[n] = r(state_n), state_0 = 0.
@@ -140,7 +142,8 @@ fn online_trainer_reduces_the_loss_and_chains_runs() {
 
 #[test]
 fn trainers_name_non_finite_values() {
-    // A NaN target from step 7 on: online learning feeds it into the state (γ·e, 0·NaN = NaN).
+    // A NaN target from step 7 on: named as the target it is, before online learning would
+    // feed it into the state (γ·e, 0·NaN = NaN) and blame dt.
     let nan_target = FnSignal::new(
         1,
         1,
@@ -153,33 +156,40 @@ fn trainers_name_non_finite_values() {
     let e = tr.run(&mut p, &[&nan_target], 0.0, 100, None).unwrap_err();
     match &e {
         Error::NonFinite {
-            quantity: "state",
+            quantity: "target",
             at,
             ..
         } => {
             assert_eq!(
                 (at.name.as_str(), at.step, at.sample),
-                ("out.u[0]", Some(7), Some(0))
+                ("y[0]", Some(7), Some(0))
             );
         }
         e => panic!("{e}"),
     }
+    assert!(!e.to_string().contains("reduce dt"), "{e}");
+    assert_eq!(tr.steps(), 7, "the steps before it are kept");
 
-    // In exact training the targets only enter the gradient.
+    // In exact training the targets would only enter the gradient: named before it too
+    // (ys[n] is the target of the state after step n, y(t_{n+1}): y(0.35) at step 6).
     let mut p = params();
     let opt = Sgd::new(0.1, learnable_mask::<Gle1>());
     let mut tr = ExactTrainer::<Gle1, f64, _>::new(exact_config(), 1, opt).unwrap();
     let e = tr.run(&mut p, &[&nan_target], 0.0, 1, None).unwrap_err();
     match &e {
         Error::NonFinite {
-            quantity: "gradient",
+            quantity: "target",
             at,
             ..
         } => {
-            assert_eq!((at.name.as_str(), at.step), ("out.W<-x[0]", Some(99)));
+            assert_eq!(
+                (at.name.as_str(), at.step, at.sample),
+                ("y[0]", Some(6), Some(0))
+            );
         }
         e => panic!("{e}"),
     }
+    assert!(!e.to_string().contains("learning rate"), "{e}");
 
     // An infinite learning rate blows up the parameters.
     let mut p = params();

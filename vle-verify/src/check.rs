@@ -271,7 +271,13 @@ fn random_sines(rng: &mut Rng, (lo, hi): (f64, f64)) -> Sines {
     let a = (0..k).map(|_| rng.uniform_range(0.2, 1.0)).collect();
     let f = (0..k).map(|_| rng.uniform_range(lo, hi)).collect();
     let ph = (0..k).map(|_| rng.uniform_range(0.0, tau)).collect();
-    Sines::new(a, f, ph)
+    // One amplitude, frequency and phase per sine by construction.
+    Sines {
+        amplitudes: a,
+        frequencies: f,
+        phases: ph,
+        offset: 0.0,
+    }
 }
 
 /// The random input and target of a case with the default frequency band (see [`Check`]).

@@ -21,7 +21,7 @@ fn window_loss_is_the_runtime_discrete_loss() {
     type N = common::Bank<3, false>;
     let (p, w) = case::<N>(5, 0.01, 150);
     let mut state = vec![0.0; N::STATE];
-    let runtime = discrete_loss::<N, f64>(&p, &mut state, &w.xs, &w.ys, 0.01, 0.7);
+    let runtime = discrete_loss::<N, f64>(&p, &mut state, &w.xs, &w.ys, 0.01, 0.7).unwrap();
     let ours = window_loss::<N, f64>(&p, &w.xs, &w.ys, 0.01, 0.7);
     assert_eq!(runtime, ours);
 }

@@ -222,17 +222,17 @@ impl Mnist1dConfig {
 
 /// One sample of class `template` (steps 1–8 of the module documentation), with the random
 /// draws in the reference's order and its arithmetic.
-fn transform(template: &[f64], config: &Mnist1dConfig, rng: &mut RandomState) -> Vec<f64> {
+fn transform(template: &[f64], config: &Mnist1dConfig, rng: &mut RandomState) -> Result<Vec<f64>> {
     let (lo, hi) = config.padding;
     // `low + int(rand() * (high - low + 1))`
     let p = lo + (rng.random_sample() * (hi - lo + 1) as f64) as usize;
     let mut x: Vec<f64> = template.iter().map(|v| v + TEMPLATE_EPS).collect();
     x.resize(template.len() + p, 0.0);
     let len = config.dilated_len();
-    let mut x = numpy::interpolate(&x, len);
+    let mut x = numpy::interpolate(&x, len)?;
     let scale = 1.0 + config.scale_coeff * (rng.random_sample() - 0.5);
     x.iter_mut().for_each(|v| *v *= scale);
-    let k = rng.randint(config.max_translation as u64) as usize;
+    let k = rng.randint(config.max_translation as u64)? as usize;
     x.rotate_right(k);
     let white: Vec<f64> = (0..len)
         .map(|_| config.corr_noise_scale * rng.standard_normal())
@@ -263,12 +263,12 @@ pub fn generate(config: &Mnist1dConfig) -> Result<Dataset> {
     let mut ys = Vec::with_capacity(config.num_samples);
     for (label, template) in templates.iter().enumerate() {
         for _ in 0..per_class {
-            xs.extend(transform(template, config, &mut rng));
+            xs.extend(transform(template, config, &mut rng)?);
             ys.push(label);
         }
     }
     // Shuffled first, then standardised over the shuffled array (the summation order).
-    let order = rng.permutation(ys.len());
+    let order = rng.permutation(ys.len())?;
     let mut shuffled = Vec::with_capacity(xs.len());
     for &i in &order {
         shuffled.extend_from_slice(&xs[i * len..(i + 1) * len]);
@@ -385,9 +385,10 @@ mod tests {
                 let mut x: Vec<f64> = t.iter().map(|v| v + TEMPLATE_EPS).collect();
                 x.resize(TEMPLATE_LEN + p, 0.0);
                 let x = numpy::interpolate(
-                    &numpy::interpolate(&x, cfg.dilated_len()),
+                    &numpy::interpolate(&x, cfg.dilated_len()).unwrap(),
                     cfg.final_seq_length,
-                );
+                )
+                .unwrap();
                 candidates.push((label, normalise(&x)));
             }
         }

@@ -84,15 +84,21 @@ impl Dataset {
         self.y_test.len()
     }
     /// Training sample `i`.
+    ///
+    /// # Panics
+    /// When `i` is not below [`Dataset::n_train`], as slice indexing does.
     pub fn train_sample(&self, i: usize) -> &[f64] {
         &self.x_train[i * self.length..(i + 1) * self.length]
     }
     /// Test sample `i`.
+    ///
+    /// # Panics
+    /// When `i` is not below [`Dataset::n_test`], as slice indexing does.
     pub fn test_sample(&self, i: usize) -> &[f64] {
         &self.x_test[i * self.length..(i + 1) * self.length]
     }
 
-    /// Loads an `.npz` archive (write it with `np.savez`, uncompressed) holding `x`
+    /// Loads an `.npz` archive (`np.savez` or `np.savez_compressed`) holding `x`
     /// (samples × time, numbers) and `y` (integer labels in `0..classes`), and optionally
     /// `x_test` and `y_test` (the names of the published MNIST-1D file). Without a test set,
     /// the first ⌊n·train_split⌋ samples train and the rest test. Other arrays are ignored.

@@ -15,6 +15,8 @@
 //! replace by its own vectorised versions; the values then differ in the last bit, never the
 //! integers drawn (the shuffle, paddings and shifts).
 
+use crate::error::{Error, Result};
+
 /// MT19937 with NumPy's legacy conversions.
 #[derive(Clone, Debug)]
 pub struct RandomState {
@@ -111,24 +113,32 @@ impl RandomState {
     }
 
     /// `numpy.random.randint(0, high)` and `numpy.random.choice(high)`: uniform in
-    /// `0..high`; `high` in `1..=2³²`.
-    pub fn randint(&mut self, high: u64) -> u64 {
-        assert!(
-            (1..=1 << 32).contains(&high),
-            "RandomState::randint: high = {high} outside 1..=2^32"
-        );
-        self.interval((high - 1) as u32) as u64
+    /// `0..high`. Errors (as NumPy raises) when `high` is not in `1..=2³²`.
+    pub fn randint(&mut self, high: u64) -> Result<u64> {
+        if !(1..=1 << 32).contains(&high) {
+            return Err(Error::InvalidArgument {
+                argument: "RandomState::randint high".into(),
+                problem: format!("is {high}; give a range size in 1..=2^32"),
+            });
+        }
+        Ok(self.interval((high - 1) as u32) as u64)
     }
 
-    /// `numpy.random.permutation(n)`: a Fisher–Yates shuffle of `0..n` from the back.
-    pub fn permutation(&mut self, n: usize) -> Vec<usize> {
-        assert!(n <= 1 << 32, "RandomState::permutation: n = {n} above 2^32");
+    /// `numpy.random.permutation(n)`: a Fisher–Yates shuffle of `0..n` from the back. Errors
+    /// when `n` is above 2³² (the 32-bit stream cannot draw those indices as NumPy does).
+    pub fn permutation(&mut self, n: usize) -> Result<Vec<usize>> {
+        if n > 1 << 32 {
+            return Err(Error::InvalidArgument {
+                argument: "RandomState::permutation n".into(),
+                problem: format!("is {n}; give at most 2^32 entries"),
+            });
+        }
         let mut v: Vec<usize> = (0..n).collect();
         for i in (1..n).rev() {
             let j = self.interval(i as u32) as usize;
             v.swap(i, j);
         }
-        v
+        Ok(v)
     }
 }
 
@@ -195,14 +205,20 @@ pub fn linspace(start: f64, stop: f64, n: usize) -> Vec<f64> {
 
 /// `numpy.interp(x, xp, fp)` for increasing `xp`: the segment j with xp\[j\] ≤ x < xp\[j+1\],
 /// fp\[j\] + slope·(x − xp\[j\]) with the slope of the segment (exactly fp\[j\] where x hits a
-/// grid point); outside `[xp[0], xp[last]]` the end values, as NumPy's defaults.
-pub fn interp(x: &[f64], xp: &[f64], fp: &[f64]) -> Vec<f64> {
+/// grid point); outside `[xp[0], xp[last]]` the end values, as NumPy's defaults. Errors when
+/// `xp` is empty or `fp` is not as long as `xp`.
+pub fn interp(x: &[f64], xp: &[f64], fp: &[f64]) -> Result<Vec<f64>> {
     let n = xp.len();
-    assert!(
-        n >= 1 && fp.len() == n,
-        "interp: xp and fp need equal, non-zero lengths"
-    );
-    x.iter()
+    if n == 0 || fp.len() != n {
+        return Err(Error::InvalidArgument {
+            argument: "interp xp, fp".into(),
+            problem: format!(
+                "xp has {n} and fp {} entries; give one value per grid point (at least one)",
+                fp.len()
+            ),
+        });
+    }
+    Ok(x.iter()
         .map(|&v| {
             if v < xp[0] {
                 return fp[0];
@@ -218,12 +234,12 @@ pub fn interp(x: &[f64], xp: &[f64], fp: &[f64]) -> Vec<f64> {
             let slope = (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j]);
             slope * (v - xp[j]) + fp[j]
         })
-        .collect()
+        .collect())
 }
 
 /// The reference generator's `interpolate(x, n)`: `x` sampled at linspace(0, 1, len) read
-/// at linspace(0, 1, n).
-pub fn interpolate(x: &[f64], n: usize) -> Vec<f64> {
+/// at linspace(0, 1, n). Errors when `x` is empty.
+pub fn interpolate(x: &[f64], n: usize) -> Result<Vec<f64>> {
     interp(&linspace(0.0, 1.0, n), &linspace(0.0, 1.0, x.len()), x)
 }
 
@@ -298,14 +314,20 @@ mod tests {
     fn linspace_and_interp_hit_the_grid_exactly() {
         let g = linspace(0.0, 1.0, 5);
         assert_eq!(g, vec![0.0, 0.25, 0.5, 0.75, 1.0]);
-        let y = interp(&[0.0, 0.125, 1.0, 0.5], &g, &[0.0, 2.0, 4.0, 6.0, 8.0]);
+        let y = interp(&[0.0, 0.125, 1.0, 0.5], &g, &[0.0, 2.0, 4.0, 6.0, 8.0]).unwrap();
+        assert!(interp(&[0.5], &[], &[]).is_err());
+        assert!(interp(&[0.5], &g, &[1.0; 4]).is_err());
+        assert!(interpolate(&[], 5).is_err());
         assert_eq!(y, vec![0.0, 1.0, 8.0, 4.0]);
-        assert_eq!(interpolate(&[0.0, 1.0], 5), vec![0.0, 0.25, 0.5, 0.75, 1.0]);
+        assert_eq!(
+            interpolate(&[0.0, 1.0], 5).unwrap(),
+            vec![0.0, 0.25, 0.5, 0.75, 1.0]
+        );
         let x = [1.0, 3.0, 2.0];
-        assert_eq!(interpolate(&x, 3), x.to_vec());
+        assert_eq!(interpolate(&x, 3).unwrap(), x.to_vec());
         // 72 -> 40: the ends are kept exactly.
         let y: Vec<f64> = (0..72).map(|i| (i as f64).sin()).collect();
-        let z = interpolate(&y, 40);
+        let z = interpolate(&y, 40).unwrap();
         assert_eq!((z[0], z[39]), (y[0], y[71]));
     }
 
@@ -334,9 +356,10 @@ mod tests {
         for _ in 0..1000 {
             let u = r.random_sample();
             assert!((0.0..1.0).contains(&u));
-            assert!(r.randint(48) < 48);
+            assert!(r.randint(48).unwrap() < 48);
         }
-        let mut p = r.permutation(100);
+        assert!(r.randint(0).is_err() && r.randint((1 << 32) + 1).is_err());
+        let mut p = r.permutation(100).unwrap();
         p.sort_unstable();
         assert_eq!(p, (0..100).collect::<Vec<_>>());
     }

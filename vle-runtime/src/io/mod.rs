@@ -1,7 +1,9 @@
-//! Files: NumPy `.npy` arrays and `.npz` archives ([`npy`]), over a hand-written reader and
-//! writer of the uncompressed zip format that `.npz` uses ([`zip`]).
+//! Files: NumPy `.npy` arrays and `.npz` archives ([`npy`]; the zip container of `.npz`, stored
+//! or DEFLATE-compressed, through the `zip` crate), and the durable, atomic write that every
+//! file the runtime saves goes through ([`atomic`]).
 
+pub mod atomic;
 pub mod npy;
-pub mod zip;
 
-pub use npy::{read_npy, read_npz, write_npy, write_npz, Array, DType, Data};
+pub use atomic::write_atomic;
+pub use npy::{read_npy, read_npz, write_npy, write_npz, write_npz_compressed, Array, DType, Data};

@@ -1,11 +1,15 @@
-//! NumPy `.npy` arrays and `.npz` archives (uncompressed, as `np.savez` writes them).
+//! NumPy `.npy` arrays and `.npz` archives, uncompressed (`np.savez`) or DEFLATE-compressed
+//! (`np.savez_compressed`).
 //!
 //! Reading accepts format versions 1, 2 and 3, C order, 1-D and 2-D arrays of the
 //! little-endian types `<f4 <f8 <i1 <i2 <i4 <i8 <u1 <u2 <u4 <u8` and booleans (`|b1`). Writing
 //! produces version 1 headers (version 2 when the header is longer than 65535 bytes), aligned
-//! to 64 bytes as NumPy does, through a temporary file renamed into place, so an interrupted
-//! save never leaves a half-written file under the final name. Every malformed input is an
-//! [`Error::File`] naming the file (and the archive member) and what is wrong.
+//! to 64 bytes as NumPy does. The zip container of `.npz` files is read and written by the
+//! `zip` crate (stored and DEFLATE members, zip64; every member's CRC-32 is checked); files are
+//! written through [`crate::io::write_atomic`] (a temporary file flushed to disk and renamed
+//! into place), so an interrupted save never leaves a half-written file under the final name.
+//! Every malformed input is an [`Error::File`] naming the file (and the archive member) and
+//! what is wrong.
 //!
 //! ```
 //! use vle_runtime::io::npy::{npy_bytes, parse_npy, Array};
@@ -14,10 +18,16 @@
 //! assert_eq!(back, a);
 //! ```
 
+use std::io::{Cursor, Read, Write};
 use std::path::Path;
 
+use zip::read::{ArchiveOffset, Config};
+use zip::result::ZipError;
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
+
 use crate::error::{Error, Result};
-use crate::io::zip;
+use crate::io::atomic::write_atomic;
 
 /// Element type of an array.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -568,90 +578,164 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
         .map_err(|e| file_error(&path.display().to_string(), format!("cannot read: {e}")))
 }
 
-/// Writes `bytes` to a temporary file next to `path`, then renames it into place.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path.display().to_string();
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| file_error(&name, "the path has no file name"))?;
-    let mut tmp_name = file_name.to_os_string();
-    tmp_name.push(format!(".tmp-{}", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let result = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        file_error(&name, format!("cannot write: {e}"))
-    })
-}
-
 /// Reads a `.npy` file.
 pub fn read_npy(path: impl AsRef<Path>) -> Result<Array> {
     let path = path.as_ref();
     parse_npy(&read_file(path)?, &path.display().to_string())
 }
 
-/// Writes a `.npy` file (through a temporary file and a rename).
+/// Writes a `.npy` file (durably and atomically: [`write_atomic`]).
 pub fn write_npy(path: impl AsRef<Path>, a: &Array) -> Result<()> {
-    write_atomically(path.as_ref(), &npy_bytes(a))
+    write_atomic(path.as_ref(), &npy_bytes(a))
 }
 
-/// Parses the bytes of an `.npz` archive: its arrays, named as `np.load` names them (member
-/// name without `.npy`), in archive order.
+/// What is wrong with a zip archive, in words, from the `zip` crate's error.
+fn zip_problem(e: &ZipError) -> String {
+    match e {
+        ZipError::InvalidArchive(m) => format!(
+            "truncated or corrupted .npz (zip) archive: {m}; write it again (np.savez or \
+             np.savez_compressed)"
+        ),
+        ZipError::Io(e) => format!("truncated or corrupted .npz (zip) archive: {e}"),
+        ZipError::UnsupportedArchive(m) if *m == ZipError::PASSWORD_REQUIRED => {
+            "a member is encrypted; save the arrays without encryption".into()
+        }
+        ZipError::UnsupportedArchive(m) => {
+            format!("unsupported zip archive ({m}); save it with np.savez or np.savez_compressed")
+        }
+        ZipError::CompressionMethodNotSupported(m) => format!(
+            "a member uses zip compression method {m}; only stored (np.savez) and DEFLATE \
+             (np.savez_compressed) members are read"
+        ),
+        e => format!("unreadable .npz (zip) archive: {e}"),
+    }
+}
+
+/// Parses the bytes of an `.npz` archive, stored (`np.savez`) or DEFLATE-compressed
+/// (`np.savez_compressed`): its arrays, named as `np.load` names them (member name without
+/// `.npy`), in archive order. A member whose CRC-32 does not match its data, a truncated or
+/// otherwise damaged archive, an encrypted member or another compression method is an
+/// [`Error::File`] naming the archive (and the member).
 pub fn parse_npz(bytes: &[u8], name: &str) -> Result<Vec<(String, Array)>> {
-    let members = zip::read_members(bytes).map_err(|p| file_error(name, p))?;
-    members
-        .into_iter()
-        .map(|m| {
-            let key = m.name.strip_suffix(".npy").ok_or_else(|| {
-                file_error(
-                    name,
-                    format!(
-                        "member `{}` is not a .npy array (np.savez writes NAME.npy)",
-                        m.name
-                    ),
-                )
-            })?;
-            let array = parse_npy(&m.data, &format!("{name}:{}", m.name))?;
-            Ok((key.to_string(), array))
-        })
-        .collect()
+    // The archive starts at byte 0 (no offset detection: a damaged central directory must
+    // not be worked around by searching for entries, which can drop members silently).
+    let config = Config {
+        archive_offset: ArchiveOffset::Known(0),
+    };
+    let mut archive = ZipArchive::with_config(config, Cursor::new(bytes))
+        .map_err(|e| file_error(name, zip_problem(&e)))?;
+    if archive.has_duplicate_names() {
+        return Err(file_error(
+            name,
+            "the archive names a member twice (np.savez never does; the file is corrupted): \
+             write it again",
+        ));
+    }
+    let mut arrays = Vec::with_capacity(archive.len());
+    for k in 0..archive.len() {
+        let member_error =
+            |e: &ZipError| file_error(name, format!("member {k}: {}", zip_problem(e)));
+        let mut member = archive.by_index(k).map_err(|e| member_error(&e))?;
+        let member_name = member.name().map_err(|e| member_error(&e))?.into_owned();
+        let key = member_name.strip_suffix(".npy").ok_or_else(|| {
+            file_error(
+                name,
+                format!("member `{member_name}` is not a .npy array (np.savez writes NAME.npy)"),
+            )
+        })?;
+        let full = format!("{name}:{member_name}");
+        let mut data = Vec::new();
+        member.read_to_end(&mut data).map_err(|e| {
+            let problem = if e.to_string().contains("checksum") {
+                "the member is corrupted: its CRC-32 does not match the stored one".to_string()
+            } else {
+                format!("the member is truncated or corrupted: {e}")
+            };
+            file_error(&full, problem)
+        })?;
+        arrays.push((key.to_string(), parse_npy(&data, &full)?));
+    }
+    Ok(arrays)
 }
 
-/// The bytes of an uncompressed `.npz` archive holding `arrays` (member `NAME.npy` each).
-pub fn npz_bytes(arrays: &[(&str, &Array)]) -> Result<Vec<u8>> {
+/// The bytes of an `.npz` archive holding `arrays` (member `NAME.npy` each), members stored
+/// (`compressed = false`, as `np.savez`) or DEFLATE-compressed (as `np.savez_compressed`).
+/// The bytes depend on the arrays alone (every member is dated 1980-01-01).
+fn npz_archive(arrays: &[(&str, &Array)], compressed: bool) -> Result<Vec<u8>> {
+    let what = "an .npz archive";
     let names: Vec<String> = arrays.iter().map(|(n, _)| format!("{n}.npy")).collect();
     for (i, n) in names.iter().enumerate() {
         if names[..i].contains(n) {
             return Err(file_error(
-                "an .npz archive",
+                what,
                 format!("the array name `{}` appears twice", arrays[i].0),
             ));
         }
     }
-    let bodies: Vec<Vec<u8>> = arrays.iter().map(|(_, a)| npy_bytes(a)).collect();
-    let members: Vec<(&str, &[u8])> = names
-        .iter()
-        .zip(&bodies)
-        .map(|(n, b)| (n.as_str(), b.as_slice()))
-        .collect();
-    zip::write_members(&members).map_err(|p| file_error("an .npz archive", p))
+    let method = match compressed {
+        true => CompressionMethod::Deflated,
+        false => CompressionMethod::Stored,
+    };
+    let fail = |e: &dyn std::fmt::Display| file_error(what, format!("cannot build it: {e}"));
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    for (n, (_, a)) in names.iter().zip(arrays) {
+        let body = npy_bytes(a);
+        let options = SimpleFileOptions::default()
+            .compression_method(method)
+            .last_modified_time(DateTime::default())
+            .large_file(body.len() as u64 >= u64::from(u32::MAX));
+        zip.start_file(n.as_str(), options).map_err(|e| fail(&e))?;
+        zip.write_all(&body).map_err(|e| fail(&e))?;
+    }
+    Ok(zip.finish().map_err(|e| fail(&e))?.into_inner())
 }
 
-/// Reads an `.npz` archive (see [`parse_npz`]).
+/// The bytes of an uncompressed `.npz` archive holding `arrays` (member `NAME.npy` each), as
+/// `np.savez` writes it.
+pub fn npz_bytes(arrays: &[(&str, &Array)]) -> Result<Vec<u8>> {
+    npz_archive(arrays, false)
+}
+
+/// The bytes of a DEFLATE-compressed `.npz` archive holding `arrays`, as
+/// `np.savez_compressed` writes it.
+pub fn npz_bytes_compressed(arrays: &[(&str, &Array)]) -> Result<Vec<u8>> {
+    npz_archive(arrays, true)
+}
+
+/// Reads an `.npz` archive, uncompressed or compressed (see [`parse_npz`]).
 pub fn read_npz(path: impl AsRef<Path>) -> Result<Vec<(String, Array)>> {
     let path = path.as_ref();
     parse_npz(&read_file(path)?, &path.display().to_string())
 }
 
-/// Writes an uncompressed `.npz` archive, readable with `np.load` (through a temporary file
-/// and a rename).
-pub fn write_npz(path: impl AsRef<Path>, arrays: &[(&str, &Array)]) -> Result<()> {
-    let path = path.as_ref();
-    let bytes = npz_bytes(arrays).map_err(|e| match e {
+fn write_archive(path: &Path, bytes: Result<Vec<u8>>) -> Result<()> {
+    let bytes = bytes.map_err(|e| match e {
         Error::File { problem, .. } => file_error(&path.display().to_string(), problem),
         e => e,
     })?;
-    write_atomically(path, &bytes)
+    write_atomic(path, &bytes)
+}
+
+/// Writes an uncompressed `.npz` archive, as `np.savez` does, readable with `np.load`
+/// (durably and atomically: [`write_atomic`]).
+pub fn write_npz(path: impl AsRef<Path>, arrays: &[(&str, &Array)]) -> Result<()> {
+    write_archive(path.as_ref(), npz_bytes(arrays))
+}
+
+/// Writes a DEFLATE-compressed `.npz` archive, as `np.savez_compressed` does, readable with
+/// `np.load` (durably and atomically: [`write_atomic`]).
+///
+/// ```
+/// use vle_runtime::io::{read_npz, write_npz_compressed, Array};
+/// let path = std::env::temp_dir().join(format!("vle-doc-npz-{}.npz", std::process::id()));
+/// let x = Array::from_f64(vec![2, 2], vec![0.0, 0.5, 1.0, 1.5])?;
+/// write_npz_compressed(&path, &[("x", &x)])?;
+/// assert_eq!(read_npz(&path)?, vec![("x".to_string(), x)]);
+/// # std::fs::remove_file(&path).unwrap();
+/// # Ok::<(), vle_runtime::Error>(())
+/// ```
+pub fn write_npz_compressed(path: impl AsRef<Path>, arrays: &[(&str, &Array)]) -> Result<()> {
+    write_archive(path.as_ref(), npz_bytes_compressed(arrays))
 }
 
 #[cfg(test)]
@@ -826,26 +910,6 @@ mod tests {
         }
         let x = &arrays[3];
         assert!(npz_bytes(&[("x", x), ("x", x)]).is_err());
-    }
-
-    /// Archives written by Python's `zipfile` exactly as `np.savez` and `np.savez_compressed`
-    /// write them (`zipf.open(name, 'w', force_zip64=True)`: zip64 extra fields in the local
-    /// headers), holding x = [[1.0, 2.0]] (<f8) and y = [3] (<i8). Generated once with Python.
-    #[test]
-    fn reads_numpy_style_archives_and_refuses_compressed_ones() {
-        let stored = include_bytes!("testdata/savez.npz");
-        let arrays = parse_npz(stored, "savez.npz").unwrap();
-        assert_eq!(arrays[0].0, "x");
-        assert_eq!(arrays[0].1.shape(), &[1, 2]);
-        assert_eq!(arrays[0].1.to_f64(), vec![1.0, 2.0]);
-        assert_eq!(arrays[1].0, "y");
-        assert_eq!(arrays[1].1.to_i64(), Some(vec![3]));
-        let compressed = include_bytes!("testdata/savez_compressed.npz");
-        let e = parse_npz(compressed, "c.npz").unwrap_err().to_string();
-        assert!(
-            e.contains("c.npz") && e.contains("x.npy") && e.contains("np.savez"),
-            "{e}"
-        );
     }
 
     #[test]

@@ -295,5 +295,6 @@ pub fn params() -> Vec<f64> {
 /// x(t) = sin(2π·0.3 t) + 0.5 sin(2π·0.7 t + 1), y(t) = 0.5 sin(2π·0.3 t − 0.5).
 pub fn sines() -> vle_runtime::SumOfSines {
     vle_runtime::SumOfSines::new(vec![1.0, 0.5], vec![0.3, 0.7], vec![0.0, 1.0])
-        .with_target(vle_runtime::Sines::new(vec![0.5], vec![0.3], vec![-0.5]))
+        .unwrap()
+        .with_target(vle_runtime::Sines::new(vec![0.5], vec![0.3], vec![-0.5]).unwrap())
 }
