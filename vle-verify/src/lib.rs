@@ -140,9 +140,11 @@ pub mod dual;
 pub mod fd;
 pub mod ode;
 pub mod reference;
+mod render;
 pub mod report;
 pub mod signals;
+pub mod targets;
 
 pub use check::{check, Check, Failure, FailureKind};
 pub use ode::Tolerance;
-pub use report::{CaseReport, Comparison, OdeReport, Report, TensorReport};
+pub use report::{Bounded, CaseReport, Comparison, OdeReport, Report, TensorReport};
