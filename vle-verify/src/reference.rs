@@ -15,8 +15,9 @@
 //! 1. [`forward_states`] / [`forward_outputs`]: the forward solution on a grid, against which
 //!    [`euler_outputs`] (the generated explicit-Euler step) converges at first order
 //!    ([`forward_convergence`]).
-//! 2. [`ode_loss`] / [`fd_ode_loss`]: L with the forward and the loss quadrature (an extra ODE
-//!    component q̇ = g) solved together, and its central finite differences.
+//! 2. [`ode_loss`] / [`fd_ode_gradient`]: L with the forward and the loss quadrature (an
+//!    extra ODE component q̇ = g) solved together, and its central finite differences with
+//!    their estimated errors.
 //! 3. [`adjoint_reference`]: the standard ODE adjoint,
 //!
 //!    ```text

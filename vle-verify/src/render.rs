@@ -45,7 +45,7 @@ impl Report {
              \"overall_cosine_note\":{},\
              \"ode_rtol\":{},\"reference_tolerance\":{},\"worst_reference_error\":{},\
              \"worst_reference_ratio\":{},\"worst_reference_estimate\":{},\
-             \"zero_gradient_tensors\":[{}],\"skipped\":[{}],\"cases\":[",
+             \"zero_gradient_tensors\":[{}],\"skipped\":[{}],\"note\":{},\"cases\":[",
             json_str(self.model),
             self.seed,
             self.steps,
@@ -78,6 +78,13 @@ impl Report {
                 .map(|n| json_str(n))
                 .collect::<Vec<_>>()
                 .join(","),
+            if self.cases.is_empty() {
+                json_str("no case ran: the summaries are null")
+            } else if self.gradient_is_zero() {
+                json_str("the exact gradient is exactly zero everywhere: nothing was compared")
+            } else {
+                "null".into()
+            },
         );
         for (i, c) in self.cases.iter().enumerate() {
             if i > 0 {
@@ -158,7 +165,7 @@ fn case_table(s: &mut String, r: &Report, c: &CaseReport) {
         }
         if cont {
             row.push(match &t.continuous {
-                Some(k) => num(k.max_rel_error, 2),
+                Some(k) => num(k.comparison.max_rel_error, 2),
                 None => "—".into(),
             });
         }
@@ -359,7 +366,7 @@ fn case_json(s: &mut String, c: &CaseReport) {
             json_cmp(&t.exact),
             json_num(t.local_cosine),
             note_json(t.local_cosine, t.local_cosine_note),
-            t.continuous.as_ref().map_or("null".into(), json_cmp),
+            t.continuous.as_ref().map_or("null".into(), json_bounded),
             t.reference.as_ref().map_or("null".into(), json_bounded),
         );
     }

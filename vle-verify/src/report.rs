@@ -74,8 +74,9 @@ pub struct TensorReport {
     /// Why `local_cosine` is undefined, when it is ([`cosine_note`]).
     pub local_cosine_note: Option<&'static str>,
     /// Generated continuous adjoint against finite differences of the continuous loss, when
-    /// that check ran.
-    pub continuous: Option<Comparison>,
+    /// that check ran (accepted error per entry: the larger of the tolerance and the
+    /// estimated errors of both sides, see `vle_verify::Check::continuous_tolerance`).
+    pub continuous: Option<Bounded>,
     /// The numerical continuous adjoint (Dopri5; in the `generated` fields) against
     /// fourth-order finite differences of the Dopri5 loss (the `reference` fields) on a few
     /// entries, when the ODE adjoint check ran; the accepted error of each entry comes from
@@ -206,7 +207,7 @@ impl Report {
             .cases
             .iter()
             .flat_map(|c| c.tensors.iter())
-            .filter_map(|t| t.continuous.as_ref().map(|c| c.max_rel_error))
+            .filter_map(|t| t.continuous.as_ref().map(|c| c.comparison.max_rel_error))
             .collect();
         (!errs.is_empty()).then(|| errs.into_iter().fold(0.0, nan_max))
     }

@@ -15,6 +15,8 @@
 
 use vle_runtime::{Network, Rng, Signal, Sines};
 
+use crate::signals::softmax_in_place;
+
 /// The loss a network declares.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LossKind {
@@ -106,16 +108,6 @@ impl Signal for CaseSignal {
             softmax_in_place(y, DISTRIBUTION_GAIN);
         }
     }
-}
-
-fn softmax_in_place(y: &mut [f64], gain: f64) {
-    let max = y.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(gain * v));
-    let mut sum = 0.0;
-    for v in y.iter_mut() {
-        *v = (gain * *v - max).exp();
-        sum += *v;
-    }
-    y.iter_mut().for_each(|v| *v /= sum);
 }
 
 /// The random input and target of a case, frequencies uniform in `band` (cycles per unit

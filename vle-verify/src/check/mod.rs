@@ -4,20 +4,21 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use vle_runtime::exact::{exact_gradient, Tape, Window};
-use vle_runtime::params::{init_params, param_entry_name, validate_params};
-use vle_runtime::{continuous_adjoint, Network, ParamKind, Rng, Signal};
+use vle_runtime::params::{param_entry_name, validate_params};
+use vle_runtime::{Network, Signal};
 
 use crate::dual::{dual_gradient, entries_to_check};
-use crate::fd::{continuous_loss, fd_continuous};
+use crate::fd::{continuous_loss, fd_continuous_estimated};
 use crate::ode::{OdeError, Tolerance};
 use crate::render::num;
 use crate::report::{compare, cosine, cosine_note, CaseReport, Comparison, Report, TensorReport};
 pub use crate::targets::CaseSignal;
+use crate::targets::{choose_targets, validate_targets, TargetKind};
 
+mod cases;
 mod ode;
-use crate::targets::{
-    case_signal_of_kind, choose_targets, target_kinds, validate_targets, TargetKind,
-};
+
+pub use cases::{case_params, case_seed, case_signal, case_signal_in_band, local_gradient};
 
 /// Environment variable overriding the number of cases (for long soaks), e.g.
 /// `VLE_VERIFY_CASES=500 cargo test`.
@@ -87,7 +88,8 @@ pub const RK4_ORDER_BAND: f64 = 0.5;
 /// (the noise bound assumes the controller meets rtol; the measured adjoint error came out
 /// 0.01–1.25 times the true one against a solve at rtol 1e-13); the actual differences
 /// measured on stiff and non-stiff models (τ from dt to 100·dt, GLE and adaptive units,
-/// mse and cross-entropy) were at most 0.11 of the unscaled estimate. 10 covers the
+/// mse, cross-entropy and user losses, every model of the test zoo also at dt = τ_min) were
+/// at most 0.17 of the unscaled estimate. 10 covers the
 /// estimates' own inaccuracy; a wrong reference (a missed term, a wrong sign, a stale
 /// trajectory) is off by O(1), 10⁵ or more times the accepted error.
 pub const SAFETY: f64 = 10.0;
@@ -131,9 +133,9 @@ pub const CONVERGENCE_FLOOR: f64 = 100.0;
 ///   with [`Check::min_cosine`];
 /// - (c) optional ([`Check::continuous`]): [`continuous_adjoint`] against central finite
 ///   differences of the continuous loss solved by RK4 on a grid `refine` times finer, both at
-///   the step h₀ of the convergence checks (dt refined until it resolves the fastest time
-///   constant: RK4 at h ~ τ is far from the continuous solution, at h ≤ τ/8 its error is
-///   ~1e-6 of the gradient);
+///   the first step h₀/2ʲ (h₀ of the convergence checks, ≤ τ_min/8) at which the sweep's
+///   Richardson error estimate is below a tenth of the tolerance (RK4 at h ~ τ is far from
+///   the continuous solution: measured 1e-2 of the gradient at h = τ = dt);
 /// - (d) [`Check::ode_forward`] (on by default for networks with [`Network::CONTINUOUS`]):
 ///   the generated Euler forward against the Dopri5 solution of the declared ODEs
 ///   ([`crate::reference::forward_convergence`]), output rates, at three step sizes: the
@@ -267,72 +269,6 @@ fn within(a: f64, b: f64) -> bool {
     )
 }
 
-/// Seed of case `case` of a check with base seed `seed` (SplitMix64 increment, so that
-/// neighbouring base seeds do not share cases).
-pub fn case_seed(seed: u64, case: usize) -> u64 {
-    let mut z = seed.wrapping_add((case as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// The random parameters of a case (see [`Check`]).
-pub fn case_params<N: Network>(seed: u64, dt: f64) -> Vec<f64> {
-    let mut p = init_params::<N, f64>(seed);
-    let mut rng = Rng::new(seed ^ 0xA5A5_A5A5_A5A5_A5A5);
-    for info in N::param_info().iter().filter(|i| i.learnable) {
-        match info.kind {
-            ParamKind::Neuron => {
-                for v in &mut p[info.range()] {
-                    *v *= rng.uniform_range(0.8, 1.2);
-                    if info.time_constant {
-                        *v = v.max(dt);
-                    }
-                }
-            }
-            ParamKind::Bias => p[info.range()]
-                .iter_mut()
-                .for_each(|b| *b = rng.uniform_range(-0.1, 0.1)),
-            ParamKind::Weight { .. } => {}
-        }
-    }
-    p
-}
-
-/// The random input and target of a case with the default frequency band (see [`Check`]).
-pub fn case_signal<N: Network>(seed: u64) -> CaseSignal {
-    case_signal_in_band::<N>(seed, (0.1, 2.0))
-}
-
-/// The random input and target of a case, frequencies uniform in `band` (cycles per unit
-/// time), targets of the first family valid for the declared loss
-/// ([`crate::targets::target_kinds`]; a check also makes sure the loss is finite with them,
-/// see [`crate::targets::choose_targets`]).
-pub fn case_signal_in_band<N: Network>(seed: u64, band: (f64, f64)) -> CaseSignal {
-    case_signal_of_kind::<N>(seed, band, target_kinds::<N>()[0])
-}
-
-/// The local rule's gradient estimate accumulated over `steps` steps from the zero state and
-/// zero error-neuron state, nudging γ = 0, driven like the online trainer: step n uses
-/// x(t_n) and y(t_n), t_n = n·dt.
-pub fn local_gradient<N: Network, S: Signal + ?Sized>(
-    p: &[f64],
-    signal: &S,
-    dt: f64,
-    steps: usize,
-    beta: f64,
-) -> Vec<f64> {
-    let mut grad = vec![0.0; N::PARAMS];
-    let mut state = vec![0.0; N::STATE];
-    let mut local = vec![0.0; N::LOCAL];
-    let (mut x, mut y) = (vec![0.0; N::INPUT], vec![0.0; N::OUTPUT]);
-    for n in 0..steps {
-        signal.at(n as f64 * dt, &mut x, &mut y);
-        N::online_step(p, &mut state, &mut local, &x, &y, beta, 0.0, dt, &mut grad);
-    }
-    grad
-}
-
 /// Default limit of the work estimate (CONT + checked entries)·(PARAMS + STATE) under which
 /// [`Check::ode_adjoint`] is on by default: the numerical adjoint makes one dual-number pass
 /// through the right-hand side and the loss per state entry and per checked parameter entry,
@@ -390,10 +326,14 @@ impl<N: Network> Check<N> {
         self.continuous = Some(on);
         self
     }
-    /// Tolerance of the continuous check (default 1e-5): the generated sweep is RK4 at h₀ ≤
-    /// τ_min/8 (error O((h₀/τ_min)⁴), measured ≤ 1e-6 of the gradient on models with τ from
-    /// dt to 100·dt; at h₀ = τ it reaches 1e-2), the reference RK4 at h₀/`refine` plus
-    /// finite differences (see [`crate::fd`]).
+    /// Tolerance of the continuous check (default 1e-5), relative to each tensor's largest
+    /// |dL/dθ|: the generated sweep is RK4 at the first step h₀/2ʲ ≤ τ_min/8 whose Richardson
+    /// error estimate is at most a tenth of it (see [`MAX_SWEEP_HALVINGS`]; at h = τ RK4's
+    /// error reaches 1e-2), the reference RK4 at `refine` times that resolution plus central
+    /// finite differences ([`crate::fd::fd_continuous_estimated`]). An entry may also differ
+    /// by up to [`SAFETY`] times the estimated errors of both, when that is larger: the
+    /// finite differences' error is absolute (set by |L|), so a tensor whose gradient is
+    /// small next to the loss cannot be resolved to 1e-5 of itself.
     pub fn continuous_tolerance(mut self, tolerance: f64) -> Self {
         self.continuous_tolerance = tolerance;
         self
@@ -822,48 +762,6 @@ impl<N: Network> Check<N> {
         }
     }
 
-    /// The generated continuous adjoint (RK4 sweep) at the first step h = dt/(m·2ʲ),
-    /// j = 0..=[`MAX_SWEEP_HALVINGS`], whose estimated error is at most a tenth of
-    /// [`Check::continuous_tolerance`]: (h, number of steps, the estimate, the sweep). The
-    /// estimate is Richardson's, |g(h) − g(h/2)|·16/15 (RK4: e(h) = C·h⁴ + …), per entry
-    /// relative to its tensor's largest |g(h/2)|, maximised over the checked entries. A
-    /// network can be stiffer than its time constants (a coupling such as the adaptation
-    /// `k` shortens the effective time constant of a unit), so the step is refined by
-    /// measurement, not by τ alone.
-    #[allow(clippy::type_complexity)]
-    fn resolved_sweep<S: Signal + ?Sized>(
-        &self,
-        p: &[f64],
-        signal: &S,
-        m: usize,
-        indices: &[usize],
-    ) -> Result<(f64, usize, f64, vle_runtime::AdjointSweep<f64>), CaseError> {
-        let (dt, beta, steps) = (self.dt, self.beta, self.steps);
-        let at = |f: usize| {
-            continuous_adjoint::<N, f64, _>(p, signal, None, 0.0, dt / f as f64, steps * f, beta)
-        };
-        let mut f = m;
-        let mut coarse = at(f)?;
-        loop {
-            let fine = at(2 * f)?;
-            let est = compare::<N>(
-                indices,
-                &indices.iter().map(|&i| fine.grad[i]).collect::<Vec<_>>(),
-                &coarse.grad,
-            )
-            .iter()
-            .fold(0.0, |e, (_, c, _)| {
-                crate::report::nan_max(e, c.max_rel_error)
-            }) * 16.0
-                / 15.0;
-            if within(est, self.continuous_tolerance / 10.0) || f >= m << MAX_SWEEP_HALVINGS {
-                return Ok((dt / f as f64, steps * f, est, coarse));
-            }
-            f *= 2;
-            coarse = fine;
-        }
-    }
-
     /// One case: the report, the messages of failed comparisons and the failure kind.
     #[allow(clippy::type_complexity)]
     fn run_case<S: Signal + ?Sized>(
@@ -910,8 +808,9 @@ impl<N: Network> Check<N> {
         // (c) The continuous adjoint against finite differences of the continuous loss, at
         // the first step h₀/2ʲ at which the sweep's own RK4 error is resolved.
         let (cont, continuous_loss, continuous_step) = if plan.continuous {
-            let (h, n, est, sweep) = self.resolved_sweep(p, signal, m, &indices)?;
-            let fd = fd_continuous::<N, _>(p, signal, 0.0, h, n, self.refine, beta, &indices);
+            let (h, n, est, sweep, sweep_err) = self.resolved_sweep(p, signal, m, &indices)?;
+            let fd =
+                fd_continuous_estimated::<N, _>(p, signal, 0.0, h, n, self.refine, beta, &indices);
             let l = continuous_loss::<N, _>(p, signal, 0.0, h, n, self.refine, beta);
             if !within(est, self.continuous_tolerance / 10.0) {
                 kind.get_or_insert(FailureKind::Convergence);
@@ -928,7 +827,7 @@ impl<N: Network> Check<N> {
                 ));
             }
             (
-                Some(compare::<N>(&indices, &fd, &sweep.grad)),
+                Some(self.compare_continuous(&indices, &fd, &sweep.grad, &sweep_err)),
                 Some((l, sweep.loss)),
                 Some((h, est)),
             )
@@ -969,16 +868,23 @@ impl<N: Network> Check<N> {
             }
             let c = cont.as_ref().map(|v| v[k].1.clone());
             if let Some(c) = &c {
-                if !within(c.max_rel_error, self.continuous_tolerance) {
+                if !within(c.ratio, 1.0) {
                     kind.get_or_insert(FailureKind::Mismatch);
                     msgs.push(self.mismatch(
                         "continuous adjoint (RK4 sweep) vs finite differences of the continuous \
                          loss",
                         info.offset,
-                        c,
+                        &c.comparison,
                         self.continuous_tolerance,
                         case,
                         cs,
+                    ) + &format!(
+                        " [accepted: the larger of the tolerance and {SAFETY} × the estimated \
+                         errors (sweep's RK4 error, finite differences), {} of the tensor's \
+                         scale at [{}], where the error is {} times it]",
+                        num(c.accepted, 3),
+                        c.ratio_entry,
+                        num(c.ratio, 3)
                     ));
                 }
             }

@@ -1,6 +1,8 @@
-//! The checks of a case against the continuous problem: (d) the generated Euler forward and
-//! (e) the generated gradients against the Dopri5 references, with the comparison of the
-//! two references (numerical adjoint, finite differences) within their estimated errors.
+//! The checks of a case against the continuous problem: (c) the generated RK4 sweep at a
+//! resolved step against finite differences of a finer RK4 loss, (d) the generated Euler
+//! forward and (e) the generated gradients against the Dopri5 references, with the
+//! comparison of the two references (numerical adjoint, finite differences) within their
+//! estimated errors.
 
 use vle_runtime::exact::{exact_gradient, Tape, Window};
 use vle_runtime::params::param_entry_name;
@@ -8,15 +10,15 @@ use vle_runtime::{continuous_adjoint, Network, ParamInfo, Signal};
 
 use super::{
     within, CaseError, Check, FailureKind, Plan, CONVERGENCE_FLOOR, EULER_ORDER_BAND,
-    RK4_ORDER_BAND, SAFETY,
+    MAX_SWEEP_HALVINGS, RK4_ORDER_BAND, SAFETY,
 };
 use crate::ode::Tolerance;
 use crate::reference::{
-    adjoint_reference, default_checkpoints, fd_ode_gradient, Convergence, FdGradient,
+    adjoint_reference, default_checkpoints, fd_ode_gradient, Convergence, FdDerivative, FdGradient,
     ForwardReference, LOOSE_FACTOR,
 };
 use crate::render::num;
-use crate::report::{compare_bounded, Bounded, OdeReport};
+use crate::report::{compare, compare_bounded, nan_max, Bounded, OdeReport};
 
 /// What [`Check::ode_checks`] found.
 pub(super) struct OdeOutcome {
@@ -159,6 +161,92 @@ impl<N: Network> Check<N> {
             }),
             references,
         })
+    }
+
+    /// The generated continuous adjoint (RK4 sweep) at the first step h = dt/(m·2ʲ),
+    /// j = 0..=[`MAX_SWEEP_HALVINGS`], whose estimated error is at most a tenth of
+    /// [`Check::continuous_tolerance`]: (h, number of steps, the estimate, the sweep, the
+    /// estimated error of each checked entry). The estimate is Richardson's,
+    /// |g(h) − g(h/2)|·16/15 (RK4: e(h) = C·h⁴ + …), per entry; the summary is relative to
+    /// each tensor's largest |g(h/2)|, maximised over the checked entries. A
+    /// network can be stiffer than its time constants (a coupling such as the adaptation
+    /// `k` shortens the effective time constant of a unit), so the step is refined by
+    /// measurement, not by τ alone.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn resolved_sweep<S: Signal + ?Sized>(
+        &self,
+        p: &[f64],
+        signal: &S,
+        m: usize,
+        indices: &[usize],
+    ) -> Result<(f64, usize, f64, vle_runtime::AdjointSweep<f64>, Vec<f64>), CaseError> {
+        let (dt, beta, steps) = (self.dt, self.beta, self.steps);
+        let at = |f: usize| {
+            continuous_adjoint::<N, f64, _>(p, signal, None, 0.0, dt / f as f64, steps * f, beta)
+        };
+        let mut f = m;
+        let mut coarse = at(f)?;
+        loop {
+            let fine = at(2 * f)?;
+            let est = compare::<N>(
+                indices,
+                &indices.iter().map(|&i| fine.grad[i]).collect::<Vec<_>>(),
+                &coarse.grad,
+            )
+            .iter()
+            .fold(0.0, |e, (_, c, _)| nan_max(e, c.max_rel_error))
+                * 16.0
+                / 15.0;
+            if within(est, self.continuous_tolerance / 10.0) || f >= m << MAX_SWEEP_HALVINGS {
+                let errors = indices
+                    .iter()
+                    .map(|&i| (coarse.grad[i] - fine.grad[i]).abs() * 16.0 / 15.0)
+                    .collect();
+                return Ok((dt / f as f64, steps * f, est, coarse, errors));
+            }
+            f *= 2;
+            coarse = fine;
+        }
+    }
+
+    /// (c): the sweep `sweep` (full parameter vector, entry errors `sweep_err` per checked
+    /// index) against the finite differences `fd` of the finer RK4 loss: each entry within
+    /// the larger of [`Check::continuous_tolerance`] times its tensor's largest |dL/dθ| and
+    /// [`SAFETY`] times the estimated errors of both (the sweep's, and the finite differences'
+    /// plus the finer RK4's, which is `refine`⁴ times smaller than the sweep's). The
+    /// estimates matter for a tensor whose gradient is small next to the loss: the finite
+    /// differences' error is absolute, set by |L|.
+    pub(super) fn compare_continuous(
+        &self,
+        indices: &[usize],
+        fd: &[FdDerivative],
+        sweep: &[f64],
+        sweep_err: &[f64],
+    ) -> Vec<(&'static vle_runtime::ParamInfo, Bounded, usize)> {
+        let values: Vec<f64> = fd.iter().map(|d| d.value).collect();
+        let finer = 1.0 / (self.refine.max(1) as f64).powi(4);
+        let estimate: Vec<f64> = fd
+            .iter()
+            .zip(sweep_err)
+            .map(|(d, &e)| e * (1.0 + finer) + d.error())
+            .collect();
+        let accepted: Vec<f64> = indices
+            .iter()
+            .zip(&estimate)
+            .map(|(&i, &e)| {
+                let info = N::param_info()
+                    .iter()
+                    .find(|t| t.range().contains(&i))
+                    .expect("checked entries lie in a tensor");
+                let tmax = indices
+                    .iter()
+                    .zip(&values)
+                    .filter(|(j, _)| info.range().contains(j))
+                    .fold(0.0f64, |m, (_, v)| m.max(v.abs()));
+                (SAFETY * e).max(self.continuous_tolerance * tmax)
+            })
+            .collect();
+        compare_bounded::<N>(indices, &values, sweep, &estimate, &accepted)
     }
 
     /// The numerical adjoint `adjoint` (full parameter vector) against the finite differences
