@@ -14,6 +14,8 @@
 //! Each check runs one case of 50 steps (half a time unit, 50·τ for τ = dt) to stay within
 //! seconds in a debug build.
 
+mod zoo;
+
 use vle::verify::{check, FailureKind};
 use vle::{vle_model, Derivation, LayerInfo, Network, ParamInfo, Scalar};
 
@@ -169,8 +171,54 @@ fn stiff_models_pass_the_default_checks() {
         .contains("not run: the checks against the continuous problem"));
 }
 
-/// The case in full: τm = dt learnt, three cases with the default settings (the
-/// reported failure was `adjoint reference vs FD 3.96e-4 > 1e-6` on it).
+/// Models of the property-test zoo run at dt equal to their smallest time constant, the
+/// stiffest step the runtime accepts (τ ≥ dt): GLE memory units (ZooSingle, ZooLagLine),
+/// mixed units under a user loss (ZooTrig), recurrent GLE and adaptive layers with only the
+/// discrete system (ZooRecurrent, ZooRecAdaptive). (Every zoo model passes at this step; the
+/// deeper ones take tens of seconds in a debug build and are left to the property tests.)
+#[test]
+fn zoo_models_pass_at_dt_equal_to_their_fastest_time_constant() {
+    fn at_tau_min<N: Network>() -> vle::verify::Report {
+        let tau_min = N::param_info()
+            .iter()
+            .filter(|i| i.time_constant)
+            .flat_map(|i| i.defaults.iter().copied())
+            .fold(f64::INFINITY, f64::min);
+        let r = check::<N>()
+            .seed(9)
+            .cases(1)
+            .dt(tau_min)
+            .steps(30)
+            .max_entries(4)
+            .fd_entries(2)
+            .run();
+        assert_resolved_or_small(&r);
+        r
+    }
+    at_tau_min::<zoo::ZooSingle>();
+    at_tau_min::<zoo::ZooLagLine>();
+    at_tau_min::<zoo::ZooTrig>();
+    assert!(at_tau_min::<zoo::ZooRecurrent>().cases[0].ode.is_none());
+    at_tau_min::<zoo::ZooRecAdaptive>();
+}
+
+/// As [`assert_resolved`], except for the size of the references' estimate: a tensor whose
+/// gradient is tiny next to the loss (here the first time constants of ZooLagLine) cannot be
+/// resolved to a small fraction of itself by any finite difference; the comparison then
+/// rests on the estimate, which is reported.
+fn assert_resolved_or_small(r: &vle::verify::Report) {
+    if let Some(q) = r.worst_reference_ratio() {
+        assert!(q <= 1.0, "{r}");
+    }
+    assert!(r.worst_relative_error() <= 1e-9, "{r}");
+    let table = r.table();
+    assert!(!table.contains("NaN") && !table.contains("inf"), "{table}");
+}
+
+/// The case: τm = dt learnt, three cases with the default settings but a window of
+/// 100 steps instead of 200 (the reported failure was `adjoint reference vs FD 3.96e-4 >
+/// 1e-6`; the full default window passes as well, measured worst 7.9e-3 of the accepted
+/// error, but takes about 9 s in a debug build).
 #[test]
 fn the_reported_model_passes_with_the_default_settings() {
     let r = check::<StiffGle>().steps(100).run();

@@ -57,6 +57,15 @@ pub struct Bounded {
     pub accepted: f64,
 }
 
+/// A `Bounded` reads as its [`Comparison`] (`b.max_rel_error`, `b.worst_entry`, …): the
+/// comparisons that now carry accepted errors keep the fields they had.
+impl std::ops::Deref for Bounded {
+    type Target = Comparison;
+    fn deref(&self) -> &Comparison {
+        &self.comparison
+    }
+}
+
 /// One learnable parameter tensor in one case.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorReport {

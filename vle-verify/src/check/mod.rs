@@ -319,9 +319,10 @@ impl<N: Network> Check<N> {
         self
     }
     /// Also checks [`continuous_adjoint`] against finite differences of the continuous loss
-    /// (only for networks with [`Network::CONTINUOUS`]), both at the step h₀ of the
-    /// convergence checks (dt refined to resolve the fastest time constant, see
-    /// [`Check::convergence_ratio`]).
+    /// (only for networks with [`Network::CONTINUOUS`]), both at a step that resolves the
+    /// network's dynamics: h₀ of the convergence checks (see [`Check::convergence_ratio`]),
+    /// halved while the sweep's estimated error is too large (see
+    /// [`Check::continuous_tolerance`]).
     pub fn continuous(mut self, on: bool) -> Self {
         self.continuous = Some(on);
         self
@@ -381,7 +382,8 @@ impl<N: Network> Check<N> {
     }
     /// Number of entries per tensor (of those checked, see [`Check::max_entries`]) on which
     /// the numerical adjoint is compared with finite differences (default 4; each entry
-    /// costs four Dopri5 solves of the loss). The comparison validates the two references;
+    /// costs six Dopri5 solves of the loss: the fourth-order difference at h and at 2h, for
+    /// its error estimate). The comparison validates the two references;
     /// the convergence checks use the numerical adjoint on every checked entry.
     pub fn fd_entries(mut self, n: usize) -> Self {
         self.fd_entries = n;
