@@ -10,7 +10,7 @@
 //! Nothing in a report prints as `NaN` or `inf` where a number is meant: an undefined
 //! statistic (the cosine of a zero gradient, the order between two errors that are exactly
 //! zero) prints as `n/a` or `—` with its reason, and is `null` in the JSON next to a
-//! `…_note` string with the reason (see [`crate::render`]).
+//! `…_note` string with the reason (see [`Report::table`] and [`Report::to_json`]).
 
 use vle_runtime::{Network, ParamInfo};
 

@@ -15,7 +15,7 @@ pub fn case_seed(seed: u64, case: usize) -> u64 {
     z ^ (z >> 31)
 }
 
-/// The random parameters of a case (see [`Check`]).
+/// The random parameters of a case (see [`Check`](super::Check)).
 pub fn case_params<N: Network>(seed: u64, dt: f64) -> Vec<f64> {
     let mut p = init_params::<N, f64>(seed);
     let mut rng = Rng::new(seed ^ 0xA5A5_A5A5_A5A5_A5A5);
@@ -38,7 +38,7 @@ pub fn case_params<N: Network>(seed: u64, dt: f64) -> Vec<f64> {
     p
 }
 
-/// The random input and target of a case with the default frequency band (see [`Check`]).
+/// The random input and target of a case with the default frequency band (see [`Check`](super::Check)).
 pub fn case_signal<N: Network>(seed: u64) -> CaseSignal {
     case_signal_in_band::<N>(seed, (0.1, 2.0))
 }

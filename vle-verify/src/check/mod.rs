@@ -115,7 +115,7 @@ pub const CONVERGENCE_FLOOR: f64 = 100.0;
 /// on the learnable parameters, e.g. `cross_entropy` over a one-unit output, or β = 0).
 ///
 /// Per case (seed derived from the base seed and the case index):
-/// - parameters: [`init_params`] with the case seed (random weights), learnable neuron
+/// - parameters: [`init_params`](vle_runtime::params::init_params) with the case seed (random weights), learnable neuron
 ///   parameters scaled by a factor uniform in [0.8, 1.2] (learnable time constants kept
 ///   ≥ dt), learnable biases uniform in ±0.1 (instead of exactly zero);
 /// - input: per channel a sum of 1–3 sines, amplitude in [0.2, 1], frequency in [0.1, 2]
@@ -131,7 +131,7 @@ pub const CONVERGENCE_FLOOR: f64 = 100.0;
 /// - (b) the local rule: [`Network::online_step`] accumulated over the window (fresh state,
 ///   γ = 0) against the exact gradient, cosine per tensor and overall: reported, asserted only
 ///   with [`Check::min_cosine`];
-/// - (c) optional ([`Check::continuous`]): [`continuous_adjoint`] against central finite
+/// - (c) optional ([`Check::continuous`]): [`continuous_adjoint`](vle_runtime::continuous_adjoint) against central finite
 ///   differences of the continuous loss solved by RK4 on a grid `refine` times finer, both at
 ///   the first step h₀/2ʲ (h₀ of the convergence checks, ≤ τ_min/8) at which the sweep's
 ///   Richardson error estimate is below a tenth of the tolerance (RK4 at h ~ τ is far from
@@ -318,7 +318,7 @@ impl<N: Network> Check<N> {
         self.max_entries = max;
         self
     }
-    /// Also checks [`continuous_adjoint`] against finite differences of the continuous loss
+    /// Also checks [`continuous_adjoint`](vle_runtime::continuous_adjoint) against finite differences of the continuous loss
     /// (only for networks with [`Network::CONTINUOUS`]), both at a step that resolves the
     /// network's dynamics: h₀ of the convergence checks (see [`Check::convergence_ratio`]),
     /// halved while the sweep's estimated error is too large (see
