@@ -58,6 +58,8 @@ fn zoo_exact_gradients_match_the_dual_reference() {
 /// rule's gradient over a long window lines up with the exact gradient. (In the default band,
 /// up to 2 cycles per unit time, the gain distortion (1 + ω²τm²)/(1 + ω²τr²) of the lagging
 /// neurons reaches ~30 and the cosine is far lower; that is measured, not asserted.)
+/// The checks against the Dopri5 references are left to the test below: over this window of
+/// 100 time units they took ~30 s of a debug build and say nothing about the local rule.
 #[test]
 fn lagnet_local_rule_aligns_with_the_exact_gradient_for_slow_signals() {
     let report = vle::verify::check::<LagNet>()
@@ -67,6 +69,8 @@ fn lagnet_local_rule_aligns_with_the_exact_gradient_for_slow_signals() {
         .steps(2000)
         .frequencies(0.01, 0.05)
         .min_cosine(0.99)
+        .ode_forward(false)
+        .ode_adjoint(false)
         .run();
     println!("{report}");
     assert!(report.worst_relative_error() <= 1e-9);

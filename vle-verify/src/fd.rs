@@ -12,11 +12,14 @@
 //! | (L(θ+h) − L(θ−h)) / 2h − L'(θ) |  ≤  h²/6 · max|L'''|  +  ε/h.
 //! ```
 //!
-//! With the step h = 1e-6·max(1, |θ|) ([`fd_step`]):
-//! - truncation: h²/6 ≈ 1.7e-13·max(1, θ²) times |L'''|, negligible for smooth losses;
+//! With the step h = 1e-6·s, s the parameter's scale ([`parameter_scale`]: |τ| for a time
+//! constant, max(1, |θ|) otherwise; [`fd_step`] is the latter):
+//! - truncation: h²/6 ≈ 1.7e-13·s² times |L'''|, and L''' ~ |L|/s³ on that scale: negligible
+//!   (a step relative to 1 would be 1e-2 of a time constant τ = 1e-4 and leave ~1e-5);
 //! - rounding: ε is at most about K·u·|L| with u = 1.1e-16 and K the number of rounded
 //!   operations that feed L along one path (K ≲ a few thousand for a few hundred steps; in
-//!   practice errors add up like √K). So ε/h ≲ 1e-7·|L| in the worst case, ~1e-9·|L| typical.
+//!   practice errors add up like √K). So ε/h ≲ 1e-7·|L|/s in the worst case, ~1e-9·|L|/s
+//!   typical, against a gradient of the order |L|/s.
 //!
 //! A relative tolerance (relative to the largest |dL/dθ| of a tensor) of 1e-6 is therefore safe
 //! whenever |L| is not orders of magnitude larger than the gradient; finite differences are a
@@ -33,6 +36,7 @@
 use vle_runtime::{Network, Signal};
 
 use crate::dual::window_loss;
+use crate::reference::{parameter_scale, FdDerivative};
 
 /// The finite-difference step for a parameter of value `theta`: 1e-6·max(1, |θ|).
 pub fn fd_step(theta: f64) -> f64 {
@@ -42,9 +46,27 @@ pub fn fd_step(theta: f64) -> f64 {
 /// Central difference of `f` in parameter entry `i`, with the step of [`fd_step`]. The step
 /// actually taken is `(θ+h) − (θ−h)` as represented in f64, so no representation error of
 /// θ ± h enters the quotient.
-pub fn central_difference(p: &[f64], i: usize, mut f: impl FnMut(&[f64]) -> f64) -> f64 {
+pub fn central_difference(p: &[f64], i: usize, f: impl FnMut(&[f64]) -> f64) -> f64 {
+    central_difference_with_step(p, i, fd_step(p[i]), f)
+}
+
+/// The step for entry `i` of `N`'s parameters `p`: 1e-6 times its scale
+/// ([`parameter_scale`], relative to τ for a time constant).
+pub fn fd_step_of<N: Network>(p: &[f64], i: usize) -> f64 {
+    let time_constant = N::param_info()
+        .iter()
+        .any(|info| info.time_constant && info.range().contains(&i));
+    1e-6 * parameter_scale(p[i], time_constant)
+}
+
+/// [`central_difference`] with the step `h`.
+pub fn central_difference_with_step(
+    p: &[f64],
+    i: usize,
+    h: f64,
+    mut f: impl FnMut(&[f64]) -> f64,
+) -> f64 {
     let theta = p[i];
-    let h = fd_step(theta);
     let mut q = p.to_vec();
     let (tp, tm) = (theta + h, theta - h);
     q[i] = tp;
@@ -55,7 +77,7 @@ pub fn central_difference(p: &[f64], i: usize, mut f: impl FnMut(&[f64]) -> f64)
 }
 
 /// Central differences of the discrete window loss (convention of [`crate::dual`]) for every
-/// entry in `indices`.
+/// entry in `indices`, each with the step of [`fd_step_of`].
 pub fn fd_discrete<N: Network>(
     p: &[f64],
     xs: &[f64],
@@ -66,7 +88,11 @@ pub fn fd_discrete<N: Network>(
 ) -> Vec<f64> {
     indices
         .iter()
-        .map(|&i| central_difference(p, i, |q| window_loss::<N, f64>(q, xs, ys, dt, beta)))
+        .map(|&i| {
+            central_difference_with_step(p, i, fd_step_of::<N>(p, i), |q| {
+                window_loss::<N, f64>(q, xs, ys, dt, beta)
+            })
+        })
         .collect()
 }
 
@@ -132,7 +158,61 @@ fn stage(out: &mut [f64], c: &[f64], h: f64, k: &[f64]) {
     }
 }
 
-/// Central differences of [`continuous_loss`] for every entry in `indices`.
+/// Central differences of [`continuous_loss`] with their estimated errors, for every entry in
+/// `indices`.
+///
+/// One evaluation of L by RK4 is deterministic in θ (fixed steps), so its error in the
+/// difference is rounding alone: ε ≈ u·|L|·√K with K = 4·steps·refine stage evaluations
+/// (rounding errors of the quadrature add up like a random walk). The step minimises
+/// h²/6·|L'''| + ε/h with |L'''| ≈ 3!·|L|/s³ on the parameter's scale s
+/// ([`parameter_scale`]): h = s·(ε/(2|L|))^{1/3}, about 1e-5·s. The truncation error is
+/// estimated by Richardson from the difference at 2h (|D(h) − D(2h)|/3, two more
+/// evaluations), the noise as ε/h.
+#[allow(clippy::too_many_arguments)]
+pub fn fd_continuous_estimated<N: Network, S: Signal + ?Sized>(
+    p: &[f64],
+    signal: &S,
+    t0: f64,
+    dt: f64,
+    steps: usize,
+    refine: usize,
+    beta: f64,
+    indices: &[usize],
+) -> Vec<FdDerivative> {
+    let loss = |q: &[f64]| continuous_loss::<N, S>(q, signal, t0, dt, steps, refine, beta);
+    let l0 = loss(p).abs();
+    let rel = f64::EPSILON * ((4 * steps * refine) as f64).sqrt();
+    let eps = rel * l0;
+    let mut q = p.to_vec();
+    indices
+        .iter()
+        .map(|&i| {
+            let theta = p[i];
+            let time_constant = N::param_info()
+                .iter()
+                .any(|info| info.time_constant && info.range().contains(&i));
+            let h = parameter_scale(theta, time_constant) * (0.5 * rel).cbrt();
+            let h = (theta + h) - theta;
+            let mut at = |k: f64| {
+                q[i] = theta + k * h;
+                loss(&q)
+            };
+            let (p1, m1, p2, m2) = (at(1.0), at(-1.0), at(2.0), at(-2.0));
+            q[i] = theta;
+            let d = (p1 - m1) / (2.0 * h);
+            let d2h = (p2 - m2) / (4.0 * h);
+            FdDerivative {
+                value: d,
+                step: h,
+                truncation: (d - d2h).abs() / 3.0,
+                noise: eps / h,
+            }
+        })
+        .collect()
+}
+
+/// Central differences of [`continuous_loss`] for every entry in `indices`, each with the
+/// step of [`fd_step_of`].
 #[allow(clippy::too_many_arguments)]
 pub fn fd_continuous<N: Network, S: Signal + ?Sized>(
     p: &[f64],
@@ -147,7 +227,7 @@ pub fn fd_continuous<N: Network, S: Signal + ?Sized>(
     indices
         .iter()
         .map(|&i| {
-            central_difference(p, i, |q| {
+            central_difference_with_step(p, i, fd_step_of::<N>(p, i), |q| {
                 continuous_loss::<N, S>(q, signal, t0, dt, steps, refine, beta)
             })
         })

@@ -15,8 +15,9 @@
 //! 1. [`forward_states`] / [`forward_outputs`]: the forward solution on a grid, against which
 //!    [`euler_outputs`] (the generated explicit-Euler step) converges at first order
 //!    ([`forward_convergence`]).
-//! 2. [`ode_loss`] / [`fd_ode_loss`]: L with the forward and the loss quadrature (an extra ODE
-//!    component q̇ = g) solved together, and its central finite differences.
+//! 2. [`ode_loss`] / [`fd_ode_gradient`]: L with the forward and the loss quadrature (an
+//!    extra ODE component q̇ = g) solved together, and its central finite differences with
+//!    their estimated errors.
 //! 3. [`adjoint_reference`]: the standard ODE adjoint,
 //!
 //!    ```text
@@ -269,24 +270,157 @@ pub fn ode_loss<N: Network, S: Signal + ?Sized>(
     Ok(z[2 * (nc + 1) - 1])
 }
 
-/// The finite-difference step of [`fd_ode_loss`]: 1e-3·max(1, |θ|).
-pub fn fd_ode_step(theta: f64) -> f64 {
-    1e-3 * theta.abs().max(1.0)
+/// Factor by which [`loss_error`] loosens the solver's tolerance to measure the error of a
+/// Dopri5 solution: the global error of Dopri5 (local extrapolation, error per step
+/// controlled) is proportional to the tolerance, so e(100·rtol) − e(rtol) ≈ 99·e(rtol).
+pub const LOOSE_FACTOR: f64 = 100.0;
+
+/// The characteristic scale s on which the loss varies with a parameter of value `theta`:
+/// |θ| for a time constant (L depends on τ through t/τ and ω·τ, so its k-th derivative in τ
+/// grows like 1/τᵏ: a stiff unit with τ = dt needs a step relative to τ, not to 1), and
+/// max(1, |θ|) for any other parameter (weights, biases and couplings act through
+/// nonlinearities of unit scale).
+pub fn parameter_scale(theta: f64, time_constant: bool) -> f64 {
+    if time_constant {
+        theta.abs()
+    } else {
+        theta.abs().max(1.0)
+    }
+}
+
+/// The finite-difference step of [`fd_ode_gradient`] for a parameter of scale `s`
+/// ([`parameter_scale`]) when one loss evaluation has relative error `rel_error`:
+/// h = s·(45·ε / (4·5!))^{1/5}.
+///
+/// It minimises the error model of the fourth-order central difference,
+/// E(h) = h⁴/30·|L⁽⁵⁾| + 1.5·ε·|L|/h, with the derivatives of L modelled on its scale,
+/// |L⁽⁵⁾| ≈ 5!·|L|/s⁵ (a rational or exponential dependence on θ/s). At ε = 1e-12 this is
+/// h ≈ 2.5e-3·s, where both terms are ≈ 1e-9·|L|/s, i.e. ≈ 1e-9 of a gradient of the size
+/// |L|/s. (A fixed h = 1e-3 is 10 % of a time constant τ = 0.01 and leaves a truncation
+/// error of (h/τ)⁴·5!/30 ≈ 4e-4 relative.) The error actually made is estimated afterwards
+/// ([`FdDerivative`]), so the model only has to put h near the optimum.
+pub fn fd_ode_step(scale: f64, rel_error: f64) -> f64 {
+    scale * (45.0 * rel_error / (4.0 * 120.0)).powf(0.2)
+}
+
+/// One derivative by finite differences, with the estimate of its error.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FdDerivative {
+    /// The fourth-order central difference D₄(h) (see [`fd_ode_gradient`]).
+    pub value: f64,
+    /// The step h.
+    pub step: f64,
+    /// Estimated truncation error |D₄(h) − D₄(2h)|/15 (Richardson: the leading error of
+    /// D₄(h) is c·h⁴, that of D₄(2h) is 16·c·h⁴).
+    pub truncation: f64,
+    /// Estimated effect of the loss' own error δ: (8·2δ + 2δ)/(12h) = 1.5·δ/h.
+    pub noise: f64,
+}
+
+impl FdDerivative {
+    /// The estimated error bound, truncation plus noise.
+    pub fn error(&self) -> f64 {
+        self.truncation + self.noise
+    }
+}
+
+/// Result of [`fd_ode_gradient`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct FdGradient {
+    /// One derivative per requested index.
+    pub entries: Vec<FdDerivative>,
+    /// L at the parameters (Dopri5 at the given tolerance).
+    pub loss: f64,
+    /// Estimated absolute error δ of one Dopri5 evaluation of L ([`loss_error`]).
+    pub loss_error: f64,
+}
+
+/// L by [`ode_loss`] and the estimate of its absolute error: the larger of
+/// |L(rtol) − L([`LOOSE_FACTOR`]·rtol)|/([`LOOSE_FACTOR`] − 1) (the measured global error,
+/// proportional to the tolerance) and rtol·|L| + atol (what the step-size control asks for).
+pub fn loss_error<N: Network, S: Signal + ?Sized>(
+    p: &[f64],
+    signal: &S,
+    t0: f64,
+    t_end: f64,
+    beta: f64,
+    tol: Tolerance,
+) -> Result<(f64, f64), OdeError> {
+    let l = ode_loss::<N, S>(p, signal, t0, t_end, beta, tol)?;
+    let loose = Tolerance {
+        rtol: tol.rtol * LOOSE_FACTOR,
+        atol: tol.atol * LOOSE_FACTOR,
+    };
+    let ll = ode_loss::<N, S>(p, signal, t0, t_end, beta, loose)?;
+    Ok((
+        l,
+        ((ll - l).abs() / (LOOSE_FACTOR - 1.0)).max(tol.rtol * l.abs() + tol.atol),
+    ))
 }
 
 /// (2) dL/dθ_i of [`ode_loss`] for every `i` in `indices`, by the fourth-order central
 /// difference
 ///
 /// ```text
-/// L'(θ) ≈ [8(L(θ+h) − L(θ−h)) − (L(θ+2h) − L(θ−2h))] / 12h,   h = 1e-3·max(1, |θ|).
+/// D₄(h) = [8(L(θ+h) − L(θ−h)) − (L(θ+2h) − L(θ−2h))] / 12h,
 /// ```
 ///
-/// Error: truncation h⁴/30·|L⁽⁵⁾| (≈ 3e-14 for unit-scale derivatives) plus the solver's
-/// error in L divided by h. An adaptive solver picks different step sequences at θ ± h, so
-/// its error δ ≈ rtol·|L| does not cancel in the difference: it contributes up to
-/// (18/12)·δ/h ≈ 1.5e-9·|L| at rtol 1e-12. (The second-order quotient would need h ≈ 1e-6 for
-/// the same truncation and give δ/h ≈ 1e-6·|L|: the wider stencil is what makes a 1e-6
-/// agreement with the adjoint reference meaningful.)
+/// with h from [`fd_ode_step`] on the parameter's scale ([`parameter_scale`]; time
+/// constants are recognised by [`vle_runtime::ParamInfo::time_constant`]) and ε = the
+/// measured relative error of L ([`loss_error`]), and the estimate of its error: truncation
+/// from D₄(2h) (two more solves, at θ ± 4h) and noise 1.5·δ/h. An adaptive solver picks
+/// different step sequences at θ ± h, so its error δ does not cancel in the differences.
+pub fn fd_ode_gradient<N: Network, S: Signal + ?Sized>(
+    p: &[f64],
+    signal: &S,
+    t0: f64,
+    t_end: f64,
+    beta: f64,
+    tol: Tolerance,
+    indices: &[usize],
+) -> Result<FdGradient, OdeError> {
+    let (loss, delta) = loss_error::<N, S>(p, signal, t0, t_end, beta, tol)?;
+    // The relative error that sets the step, kept within [rtol, 1e-6]: no better than the
+    // controller is asked for, and h ≤ 0.05·s even for a loss near zero (whose δ is atol).
+    let rel = (delta / loss.abs().max(f64::MIN_POSITIVE))
+        .min(1e-6)
+        .max(tol.rtol);
+    let mut q = p.to_vec();
+    let mut entries = Vec::with_capacity(indices.len());
+    for &i in indices {
+        let theta = p[i];
+        let time_constant = N::param_info()
+            .iter()
+            .any(|info| info.time_constant && info.range().contains(&i));
+        let h = fd_ode_step(parameter_scale(theta, time_constant), rel);
+        // The step as represented: θ + h − θ is exact, so no representation error of θ ± h
+        // enters the quotients.
+        let h = (theta + h) - theta;
+        let mut at = |k: f64| -> Result<f64, OdeError> {
+            q[i] = theta + k * h;
+            ode_loss::<N, S>(&q, signal, t0, t_end, beta, tol)
+        };
+        let (p1, m1) = (at(1.0)?, at(-1.0)?);
+        let (p2, m2) = (at(2.0)?, at(-2.0)?);
+        let (p4, m4) = (at(4.0)?, at(-4.0)?);
+        q[i] = theta;
+        let d4 = (8.0 * (p1 - m1) - (p2 - m2)) / (12.0 * h);
+        let d4_2h = (8.0 * (p2 - m2) - (p4 - m4)) / (24.0 * h);
+        entries.push(FdDerivative {
+            value: d4,
+            step: h,
+            truncation: (d4 - d4_2h).abs() / 15.0,
+            noise: 1.5 * delta / h,
+        });
+    }
+    Ok(FdGradient {
+        entries,
+        loss,
+        loss_error: delta,
+    })
+}
+
+/// The values of [`fd_ode_gradient`] alone.
 pub fn fd_ode_loss<N: Network, S: Signal + ?Sized>(
     p: &[f64],
     signal: &S,
@@ -296,21 +430,13 @@ pub fn fd_ode_loss<N: Network, S: Signal + ?Sized>(
     tol: Tolerance,
     indices: &[usize],
 ) -> Result<Vec<f64>, OdeError> {
-    let mut q = p.to_vec();
-    let mut out = Vec::with_capacity(indices.len());
-    for &i in indices {
-        let theta = p[i];
-        let h = fd_ode_step(theta);
-        let mut at = |v: f64| -> Result<f64, OdeError> {
-            q[i] = v;
-            ode_loss::<N, S>(&q, signal, t0, t_end, beta, tol)
-        };
-        let (p1, m1) = (at(theta + h)?, at(theta - h)?);
-        let (p2, m2) = (at(theta + 2.0 * h)?, at(theta - 2.0 * h)?);
-        q[i] = theta;
-        out.push((8.0 * (p1 - m1) - (p2 - m2)) / (12.0 * h));
-    }
-    Ok(out)
+    Ok(
+        fd_ode_gradient::<N, S>(p, signal, t0, t_end, beta, tol, indices)?
+            .entries
+            .iter()
+            .map(|d| d.value)
+            .collect(),
+    )
 }
 
 /// Result of [`adjoint_reference`].

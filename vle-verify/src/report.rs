@@ -6,12 +6,18 @@
 //! the largest |reference| entry of the whole gradient, so a tensor whose exact gradient is
 //! zero gives a finite number rather than 0/0; when the whole reference is zero the error is
 //! absolute.
-
-use std::fmt::{self, Write as _};
+//!
+//! Nothing in a report prints as `NaN` or `inf` where a number is meant: an undefined
+//! statistic (the cosine of a zero gradient, the order between two errors that are exactly
+//! zero) prints as `n/a` or `—` with its reason, and is `null` in the JSON next to a
+//! `…_note` string with the reason (see [`Report::table`] and [`Report::to_json`]).
 
 use vle_runtime::{Network, ParamInfo};
 
 use crate::reference::Convergence;
+use crate::targets::TargetKind;
+
+pub use crate::render::{json_num, json_str};
 
 /// Generated values against reference values on the checked entries of one tensor.
 #[derive(Clone, Debug, PartialEq)]
@@ -32,6 +38,34 @@ pub struct Comparison {
     pub worst_generated: f64,
 }
 
+/// A comparison whose accepted error comes, entry by entry, from error estimates of both
+/// sides (the references of the continuous problem: see `vle_verify::check::SAFETY`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Bounded {
+    /// The comparison (the second side's values in `generated`, the first's in `reference`;
+    /// relative errors as in [`Comparison`]).
+    pub comparison: Comparison,
+    /// The largest estimated error of the two sides together over the checked entries,
+    /// before the safety factor, relative to the comparison's `scale`.
+    pub estimate: f64,
+    /// max over the checked entries of |generated − reference| / accepted error: the
+    /// comparison passes when it is at most 1.
+    pub ratio: f64,
+    /// The entry (index within the tensor) where `ratio` is reached.
+    pub ratio_entry: usize,
+    /// The accepted error at `ratio_entry`, relative to the comparison's `scale`.
+    pub accepted: f64,
+}
+
+/// A `Bounded` reads as its [`Comparison`] (`b.max_rel_error`, `b.worst_entry`, …): the
+/// comparisons that now carry accepted errors keep the fields they had.
+impl std::ops::Deref for Bounded {
+    type Target = Comparison;
+    fn deref(&self) -> &Comparison {
+        &self.comparison
+    }
+}
+
 /// One learnable parameter tensor in one case.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TensorReport {
@@ -44,17 +78,19 @@ pub struct TensorReport {
     /// Generated exact discrete gradient against the dual-number reference.
     pub exact: Comparison,
     /// Cosine similarity of the local rule's accumulated gradient with the exact gradient over
-    /// all entries of the tensor (NaN when either is zero).
+    /// all entries of the tensor (NaN when it is undefined: see `local_cosine_note`).
     pub local_cosine: f64,
+    /// Why `local_cosine` is undefined, when it is ([`cosine_note`]).
+    pub local_cosine_note: Option<&'static str>,
     /// Generated continuous adjoint against finite differences of the continuous loss, when
-    /// that check ran.
-    pub continuous: Option<Comparison>,
+    /// that check ran (accepted error per entry: the larger of the tolerance and the
+    /// estimated errors of both sides, see `vle_verify::Check::continuous_tolerance`).
+    pub continuous: Option<Bounded>,
     /// The numerical continuous adjoint (Dopri5; in the `generated` fields) against
     /// fourth-order finite differences of the Dopri5 loss (the `reference` fields) on a few
-    /// entries, when the ODE adjoint check ran. The relative error's denominator (`scale`) is
-    /// the largest |reference| entry of the whole case, not of the tensor (both references'
-    /// errors are absolute, set by the loss).
-    pub reference: Option<Comparison>,
+    /// entries, when the ODE adjoint check ran; the accepted error of each entry comes from
+    /// the estimated errors of both (see `vle_verify::check::SAFETY`).
+    pub reference: Option<Bounded>,
 }
 
 /// The checks against the Dopri5 references in one case.
@@ -89,10 +125,21 @@ pub struct CaseReport {
     /// One entry per learnable parameter tensor, in the order of [`Network::param_info`].
     pub tensors: Vec<TensorReport>,
     /// Cosine similarity of the local rule's gradient with the exact gradient over all
-    /// learnable entries.
+    /// learnable entries (NaN when it is undefined: see `overall_cosine_note`).
     pub overall_cosine: f64,
+    /// Why `overall_cosine` is undefined, when it is ([`cosine_note`]).
+    pub overall_cosine_note: Option<&'static str>,
+    /// The family the case's random targets were drawn from (None: the caller's signal,
+    /// `run_on`).
+    pub targets: Option<TargetKind>,
     /// Continuous loss: finite-difference reference (fine RK4) and generated sweep.
     pub continuous_loss: Option<(f64, f64)>,
+    /// The step of the continuous check (dt refined until the sweep's RK4 error is resolved),
+    /// when that check ran.
+    pub continuous_step: Option<f64>,
+    /// The sweep's estimated RK4 error at that step, relative to each tensor's largest
+    /// gradient entry (Richardson), when the continuous check ran.
+    pub continuous_estimate: Option<f64>,
     /// The checks against the Dopri5 references, when any ran.
     pub ode: Option<OdeReport>,
 }
@@ -132,6 +179,8 @@ pub struct Report {
     pub reference_tolerance: Option<f64>,
     /// One report per case, in case order.
     pub cases: Vec<CaseReport>,
+    /// The checks that did not run, and why (e.g. a network without continuous-time system).
+    pub skipped: Vec<String>,
 }
 
 /// `max` that propagates NaN (a NaN error must never look like a pass).
@@ -145,7 +194,7 @@ pub(crate) fn nan_max(a: f64, b: f64) -> f64 {
 
 impl Report {
     /// Largest relative error of the generated exact discrete gradient over all cases and
-    /// tensors (NaN if any comparison was NaN).
+    /// tensors (NaN if any comparison was NaN, 0 when no case ran: see `cases`).
     pub fn worst_relative_error(&self) -> f64 {
         self.cases
             .iter()
@@ -167,7 +216,7 @@ impl Report {
             .cases
             .iter()
             .flat_map(|c| c.tensors.iter())
-            .filter_map(|t| t.continuous.as_ref().map(|c| c.max_rel_error))
+            .filter_map(|t| t.continuous.as_ref().map(|c| c.comparison.max_rel_error))
             .collect();
         (!errs.is_empty()).then(|| errs.into_iter().fold(0.0, nan_max))
     }
@@ -179,9 +228,33 @@ impl Report {
             .cases
             .iter()
             .flat_map(|c| c.tensors.iter())
-            .filter_map(|t| t.reference.as_ref().map(|c| c.max_rel_error))
+            .filter_map(|t| t.reference.as_ref().map(|c| c.comparison.max_rel_error))
             .collect();
         (!errs.is_empty()).then(|| errs.into_iter().fold(0.0, nan_max))
+    }
+
+    /// Largest ratio of the error between the numerical continuous adjoint and the finite
+    /// differences to its accepted error (the check passes at most 1), if that check ran.
+    pub fn worst_reference_ratio(&self) -> Option<f64> {
+        let v: Vec<f64> = self
+            .cases
+            .iter()
+            .flat_map(|c| c.tensors.iter())
+            .filter_map(|t| t.reference.as_ref().map(|c| c.ratio))
+            .collect();
+        (!v.is_empty()).then(|| v.into_iter().fold(0.0, nan_max))
+    }
+
+    /// Largest estimated error of the two references of the continuous problem over all
+    /// cases and tensors, relative to each tensor's scale, if that check ran.
+    pub fn worst_reference_estimate(&self) -> Option<f64> {
+        let v: Vec<f64> = self
+            .cases
+            .iter()
+            .flat_map(|c| c.tensors.iter())
+            .filter_map(|t| t.reference.as_ref().map(|c| c.estimate))
+            .collect();
+        (!v.is_empty()).then(|| v.into_iter().fold(0.0, nan_max))
     }
 
     /// (smallest, largest) over the cases of one convergence check (picked by `which` from
@@ -202,7 +275,7 @@ impl Report {
                 .errors
                 .windows(2)
                 .zip(orders)
-                .filter(|(e, _)| e[1] > floor)
+                .filter(|(e, q)| e[1] > floor && q.is_finite())
                 .map(|(_, q)| q)
                 .next_back();
             if let Some(q) = finest {
@@ -226,21 +299,51 @@ impl Report {
         (!v.is_empty()).then(|| v.into_iter().fold(0.0, nan_max))
     }
 
-    /// Smallest overall local-rule cosine over the cases.
+    /// Smallest overall local-rule cosine over the cases: NaN when a case has none (see
+    /// [`CaseReport::overall_cosine_note`]) or when no case ran.
     pub fn min_cosine(&self) -> f64 {
+        if self.cases.is_empty() {
+            return f64::NAN;
+        }
         self.cases
             .iter()
             .map(|c| c.overall_cosine)
-            .fold(f64::INFINITY, |a, b| if b.is_nan() { b } else { a.min(b) })
+            .fold(f64::INFINITY, |a, b| {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.min(b)
+                }
+            })
     }
 
-    /// Mean overall local-rule cosine over the cases.
+    /// Mean overall local-rule cosine over the cases: NaN when a case has none or when no
+    /// case ran.
     pub fn mean_cosine(&self) -> f64 {
-        let n = self.cases.len().max(1) as f64;
+        if self.cases.is_empty() {
+            return f64::NAN;
+        }
+        let n = self.cases.len() as f64;
         self.cases.iter().map(|c| c.overall_cosine).sum::<f64>() / n
     }
 
-    /// Smallest local-rule cosine of tensor `name` over the cases (None if unknown).
+    /// (smallest, mean, number of cases) over the cases whose overall cosine is defined;
+    /// None when no case has one.
+    pub fn defined_cosines(&self) -> Option<(f64, f64, usize)> {
+        let v: Vec<f64> = self
+            .cases
+            .iter()
+            .map(|c| c.overall_cosine)
+            .filter(|c| c.is_finite())
+            .collect();
+        (!v.is_empty()).then(|| {
+            let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+            (min, v.iter().sum::<f64>() / v.len() as f64, v.len())
+        })
+    }
+
+    /// Smallest local-rule cosine of tensor `name` over the cases (None if unknown; NaN when
+    /// a case has none).
     pub fn tensor_min_cosine(&self, name: &str) -> Option<f64> {
         let v: Vec<f64> = self
             .cases
@@ -249,340 +352,63 @@ impl Report {
             .filter(|t| t.name == name)
             .map(|t| t.local_cosine)
             .collect();
-        (!v.is_empty()).then(|| v.into_iter().fold(f64::INFINITY, f64::min))
-    }
-
-    /// The report as an aligned plain-text table, one block per case and a summary.
-    pub fn table(&self) -> String {
-        let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "vle-verify: {} — {} case(s) × {} steps, dt {}, beta {}, seed {}, tolerance {:e}",
-            self.model,
-            self.cases.len(),
-            self.steps,
-            self.dt,
-            self.beta,
-            self.seed,
-            self.tolerance
-        );
-        let cont = self.continuous_tolerance.is_some();
-        let refc = self.reference_tolerance.is_some();
-        for c in &self.cases {
-            let _ = write!(
-                s,
-                "case {} (seed {}): discrete loss {:.6e} (reference) {:.6e} (generated), \
-                 local-rule cosine {}",
-                c.case,
-                c.seed,
-                c.reference_loss,
-                c.generated_loss,
-                fmt_cos(c.overall_cosine)
-            );
-            if let Some((r, g)) = c.continuous_loss {
-                let _ = write!(s, ", continuous loss {r:.6e} (RK4 fine) {g:.6e} (sweep)");
-            }
-            s.push('\n');
-            let mut header = vec![
-                "tensor",
-                "checked",
-                "|reference|",
-                "|generated|",
-                "max rel err",
-                "worst entry",
-                "local cos",
-            ];
-            if cont {
-                header.push("continuous rel err");
-            }
-            if refc {
-                header.push("adjoint ref vs FD");
-            }
-            let mut rows: Vec<Vec<String>> = vec![header.iter().map(|h| h.to_string()).collect()];
-            for t in &c.tensors {
-                let mut row = vec![
-                    t.name.to_string(),
-                    format!("{}/{}", t.checked, t.len),
-                    format!("{:.6e}", t.exact.reference_norm),
-                    format!("{:.6e}", t.exact.generated_norm),
-                    format!("{:.2e}", t.exact.max_rel_error),
-                    format!("[{}]", t.exact.worst_entry),
-                    fmt_cos(t.local_cosine),
-                ];
-                if cont {
-                    row.push(match &t.continuous {
-                        Some(k) => format!("{:.2e}", k.max_rel_error),
-                        None => "-".into(),
-                    });
+        (!v.is_empty()).then(|| {
+            v.into_iter().fold(f64::INFINITY, |a, b| {
+                if a.is_nan() || b.is_nan() {
+                    f64::NAN
+                } else {
+                    a.min(b)
                 }
-                if refc {
-                    row.push(match &t.reference {
-                        Some(k) => format!("{:.2e}", k.max_rel_error),
-                        None => "-".into(),
-                    });
-                }
-                rows.push(row);
-            }
-            render_rows(&mut s, &rows);
-            if let Some(o) = &c.ode {
-                if let Some(l) = o.reference_loss {
-                    let _ = writeln!(s, "  continuous loss (Dopri5): {l:.12e}");
-                }
-                for (what, conv) in [
-                    ("Euler forward vs Dopri5 (output rates)", &o.forward),
-                    (
-                        "discrete gradient (Euler BPTT) vs adjoint reference",
-                        &o.discrete,
-                    ),
-                    (
-                        "continuous adjoint (RK4) vs adjoint reference",
-                        &o.continuous,
-                    ),
-                ] {
-                    if let Some(conv) = conv {
-                        let _ = writeln!(
-                            s,
-                            "  {what}: rel. errors {} at dt {}; orders {}",
-                            join(&conv.errors, |v| format!("{v:.2e}")),
-                            join(&conv.dts, |v| format!("{v:.3e}")),
-                            join(&conv.orders(), |v| format!("{v:.2}")),
-                        );
-                    }
-                }
-            }
-        }
-        let _ = write!(
-            s,
-            "summary: worst relative error {:.2e}",
-            self.worst_relative_error()
-        );
-        if let Some((c, t)) = self.worst() {
-            let _ = write!(s, " (case {}, {}[{}])", c.case, t.name, t.exact.worst_entry);
-        }
-        let _ = write!(s, ", tolerance {:e}", self.tolerance);
-        if let (Some(e), Some(tol)) = (self.worst_continuous_error(), self.continuous_tolerance) {
-            let _ = write!(s, "; continuous adjoint worst {e:.2e}, tolerance {tol:e}");
-        }
-        if let (Some(e), Some(tol)) = (self.worst_reference_error(), self.reference_tolerance) {
-            let _ = write!(
-                s,
-                "; adjoint reference vs FD worst {e:.2e}, tolerance {tol:e}"
-            );
-        }
-        let _ = writeln!(
-            s,
-            "; local-rule cosine min {} mean {}",
-            fmt_cos(self.min_cosine()),
-            fmt_cos(self.mean_cosine())
-        );
-        s
-    }
-
-    /// The report as JSON (hand-written; non-finite numbers become `null`).
-    pub fn to_json(&self) -> String {
-        let mut s = String::from("{");
-        let _ = write!(
-            s,
-            "\"model\":{},\"seed\":{},\"steps\":{},\"dt\":{},\"beta\":{},\"tolerance\":{},\
-             \"continuous_tolerance\":{},\"min_cosine\":{},\"worst_relative_error\":{},\
-             \"worst_continuous_error\":{},\"min_overall_cosine\":{},\"mean_overall_cosine\":{},\
-             \"ode_rtol\":{},\"reference_tolerance\":{},\"worst_reference_error\":{},\
-             \"cases\":[",
-            json_str(self.model),
-            self.seed,
-            self.steps,
-            json_num(self.dt),
-            json_num(self.beta),
-            json_num(self.tolerance),
-            json_opt(self.continuous_tolerance),
-            json_opt(self.min_cosine),
-            json_num(self.worst_relative_error()),
-            json_opt(self.worst_continuous_error()),
-            json_num(self.min_cosine()),
-            json_num(self.mean_cosine()),
-            json_opt(self.ode_rtol),
-            json_opt(self.reference_tolerance),
-            json_opt(self.worst_reference_error()),
-        );
-        for (i, c) in self.cases.iter().enumerate() {
-            if i > 0 {
-                s.push(',');
-            }
-            let _ = write!(
-                s,
-                "{{\"case\":{},\"seed\":{},\"reference_loss\":{},\"generated_loss\":{},\
-                 \"overall_cosine\":{},\"continuous_loss\":",
-                c.case,
-                c.seed,
-                json_num(c.reference_loss),
-                json_num(c.generated_loss),
-                json_num(c.overall_cosine),
-            );
-            match c.continuous_loss {
-                Some((r, g)) => {
-                    let _ = write!(
-                        s,
-                        "{{\"reference\":{},\"generated\":{}}}",
-                        json_num(r),
-                        json_num(g)
-                    );
-                }
-                None => s.push_str("null"),
-            }
-            s.push_str(",\"ode\":");
-            match &c.ode {
-                Some(o) => {
-                    let _ = write!(
-                        s,
-                        "{{\"reference_loss\":{},\"checkpoints\":{},\"refinement\":{},\
-                         \"forward\":{},\"discrete\":{},\"continuous\":{}}}",
-                        json_opt(o.reference_loss),
-                        o.checkpoints,
-                        o.refinement,
-                        json_conv(o.forward.as_ref()),
-                        json_conv(o.discrete.as_ref()),
-                        json_conv(o.continuous.as_ref()),
-                    );
-                }
-                None => s.push_str("null"),
-            }
-            s.push_str(",\"tensors\":[");
-            for (j, t) in c.tensors.iter().enumerate() {
-                if j > 0 {
-                    s.push(',');
-                }
-                let _ = write!(
-                    s,
-                    "{{\"name\":{},\"len\":{},\"checked\":{},\"exact\":{},\"local_cosine\":{},\
-                     \"continuous\":{},\"reference\":{}}}",
-                    json_str(t.name),
-                    t.len,
-                    t.checked,
-                    json_cmp(&t.exact),
-                    json_num(t.local_cosine),
-                    t.continuous.as_ref().map_or("null".into(), json_cmp),
-                    t.reference.as_ref().map_or("null".into(), json_cmp),
-                );
-            }
-            s.push_str("]}");
-        }
-        s.push_str("]}");
-        s
-    }
-}
-
-impl fmt::Display for Report {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.table())
-    }
-}
-
-fn fmt_cos(c: f64) -> String {
-    if c.is_nan() {
-        "n/a".into()
-    } else {
-        format!("{c:.6}")
-    }
-}
-
-fn render_rows(s: &mut String, rows: &[Vec<String>]) {
-    let ncol = rows.iter().map(|r| r.len()).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..ncol)
-        .map(|j| {
-            rows.iter()
-                .map(|r| r.get(j).map_or(0, |c| c.chars().count()))
-                .max()
-                .unwrap_or(0)
+            })
         })
-        .collect();
-    for r in rows {
-        s.push_str("  ");
-        for (j, cell) in r.iter().enumerate() {
-            let pad = widths[j] - cell.chars().count();
-            if j == 0 {
-                s.push_str(cell);
-                s.push_str(&" ".repeat(pad));
-            } else {
-                s.push_str("  ");
-                s.push_str(&" ".repeat(pad));
-                s.push_str(cell);
-            }
-        }
-        s.push('\n');
+    }
+
+    /// The learnable tensors whose exact gradient is exactly zero on every checked entry in
+    /// every case: their comparisons check nothing (the loss does not depend on them here).
+    pub fn zero_gradient_tensors(&self) -> Vec<&'static str> {
+        let Some(first) = self.cases.first() else {
+            return Vec::new();
+        };
+        first
+            .tensors
+            .iter()
+            .map(|t| t.name)
+            .filter(|name| {
+                self.cases.iter().all(|c| {
+                    c.tensors
+                        .iter()
+                        .filter(|t| t.name == *name)
+                        .all(|t| t.exact.reference_norm == 0.0 && t.exact.generated_norm == 0.0)
+                })
+            })
+            .collect()
+    }
+
+    /// Whether every checked entry of the exact gradient is exactly zero in every case (and
+    /// at least one case ran): the check compared zeros with zeros.
+    pub fn gradient_is_zero(&self) -> bool {
+        !self.cases.is_empty() && self.zero_gradient_tensors().len() == self.cases[0].tensors.len()
     }
 }
 
-/// A JSON number; non-finite values become `null`.
-pub fn json_num(v: f64) -> String {
-    if v.is_finite() {
-        // `{:?}` prints the shortest representation that reads back exactly, in a form
-        // JSON accepts (`1.0`, `0.001`, `1e-10`, `-2.5e20`).
-        format!("{v:?}")
+/// Why [`cosine`]`(local, exact)` is undefined (NaN), if it is.
+pub fn cosine_note(local: &[f64], exact: &[f64]) -> Option<&'static str> {
+    let (nl, ne) = (norm(local), norm(exact));
+    if !ne.is_finite() {
+        Some("the exact gradient is not finite")
+    } else if !nl.is_finite() {
+        Some("the local rule's gradient is not finite (it diverged)")
+    } else if nl == 0.0 && ne == 0.0 {
+        Some("both gradients are zero")
+    } else if ne == 0.0 {
+        Some("the exact gradient is zero")
+    } else if nl == 0.0 {
+        Some("the local rule's gradient is zero")
+    } else if !cosine(local, exact).is_finite() {
+        Some("the product of the gradients is not finite")
     } else {
-        "null".into()
+        None
     }
-}
-
-fn join(v: &[f64], f: impl Fn(f64) -> String) -> String {
-    v.iter().map(|&x| f(x)).collect::<Vec<_>>().join(" ")
-}
-
-fn json_list(v: &[f64]) -> String {
-    format!(
-        "[{}]",
-        v.iter().map(|&x| json_num(x)).collect::<Vec<_>>().join(",")
-    )
-}
-
-fn json_conv(c: Option<&Convergence>) -> String {
-    match c {
-        Some(c) => format!(
-            "{{\"dts\":{},\"errors\":{},\"orders\":{}}}",
-            json_list(&c.dts),
-            json_list(&c.errors),
-            json_list(&c.orders())
-        ),
-        None => "null".into(),
-    }
-}
-
-fn json_opt(v: Option<f64>) -> String {
-    v.map_or("null".into(), json_num)
-}
-
-/// A JSON string literal.
-pub fn json_str(v: &str) -> String {
-    let mut s = String::with_capacity(v.len() + 2);
-    s.push('"');
-    for ch in v.chars() {
-        match ch {
-            '"' => s.push_str("\\\""),
-            '\\' => s.push_str("\\\\"),
-            '\n' => s.push_str("\\n"),
-            '\r' => s.push_str("\\r"),
-            '\t' => s.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(s, "\\u{:04x}", c as u32);
-            }
-            c => s.push(c),
-        }
-    }
-    s.push('"');
-    s
-}
-
-fn json_cmp(c: &Comparison) -> String {
-    format!(
-        "{{\"reference_norm\":{},\"generated_norm\":{},\"max_rel_error\":{},\"scale\":{},\
-         \"worst_entry\":{},\"worst_reference\":{},\"worst_generated\":{}}}",
-        json_num(c.reference_norm),
-        json_num(c.generated_norm),
-        json_num(c.max_rel_error),
-        json_num(c.scale),
-        c.worst_entry,
-        json_num(c.worst_reference),
-        json_num(c.worst_generated),
-    )
 }
 
 /// Cosine similarity a·b / (|a||b|); NaN when either vector is zero or non-finite.
@@ -681,4 +507,58 @@ pub fn compare_floor<N: Network>(
         out.push((info, cmp, sel.len()));
     }
     out
+}
+
+/// [`compare`] with an accepted absolute error per checked entry: `accepted[k]` for the entry
+/// `indices[k]` (the estimated errors of both sides times a safety factor, or more), and
+/// `estimate[k]` the estimate before the safety factor (reported). The comparison of a tensor
+/// passes when its [`Bounded::ratio`] is at most 1.
+pub fn compare_bounded<N: Network>(
+    indices: &[usize],
+    reference: &[f64],
+    generated: &[f64],
+    estimate: &[f64],
+    accepted: &[f64],
+) -> Vec<(&'static ParamInfo, Bounded, usize)> {
+    assert!(indices.len() == estimate.len() && indices.len() == accepted.len());
+    compare::<N>(indices, reference, generated)
+        .into_iter()
+        .map(|(info, comparison, n)| {
+            let range = info.range();
+            let scale = comparison.scale;
+            let mut b = Bounded {
+                estimate: 0.0,
+                ratio: 0.0,
+                ratio_entry: comparison.worst_entry,
+                accepted: f64::NAN,
+                comparison,
+            };
+            let mut first = true;
+            for (k, &i) in indices.iter().enumerate() {
+                if !range.contains(&i) {
+                    continue;
+                }
+                let delta = (generated[i] - reference[k]).abs();
+                let ratio = if delta == 0.0 {
+                    0.0
+                } else if accepted[k] > 0.0 {
+                    delta / accepted[k]
+                } else {
+                    f64::INFINITY
+                };
+                b.estimate = nan_max(b.estimate, estimate[k] / scale);
+                // NaN compares false: make a NaN ratio the worst so it is reported.
+                if first || ratio.is_nan() || ratio > b.ratio {
+                    b.ratio = ratio;
+                    b.ratio_entry = i - info.offset;
+                    b.accepted = accepted[k] / scale;
+                    first = false;
+                }
+                if ratio.is_nan() {
+                    break;
+                }
+            }
+            (info, b, n)
+        })
+        .collect()
 }

@@ -127,6 +127,42 @@ impl Signal for Stimulus {
     }
 }
 
+/// `signal` with its targets mapped to probability vectors: y ← softmax(gain·y) over the
+/// outputs (entries in (0, 1) summing to 1), the targets `cross_entropy` needs. A smooth
+/// target per output becomes a smooth distribution; a large gain makes it nearly one-hot (a
+/// class that switches where the largest target changes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SoftmaxTargets<S> {
+    /// The signal whose targets become the logits.
+    pub signal: S,
+    /// The gain of the logits.
+    pub gain: f64,
+}
+
+impl<S: Signal> Signal for SoftmaxTargets<S> {
+    fn input_dim(&self) -> usize {
+        self.signal.input_dim()
+    }
+    fn target_dim(&self) -> usize {
+        self.signal.target_dim()
+    }
+    fn at(&self, t: f64, x: &mut [f64], y: &mut [f64]) {
+        self.signal.at(t, x, y);
+        softmax_in_place(y, self.gain);
+    }
+}
+
+/// y ← softmax(gain·y), shifted by the largest logit (no overflow).
+pub(crate) fn softmax_in_place(y: &mut [f64], gain: f64) {
+    let max = y.iter().fold(f64::NEG_INFINITY, |m, &v| m.max(gain * v));
+    let mut sum = 0.0;
+    for v in y.iter_mut() {
+        *v = (gain * *v - max).exp();
+        sum += *v;
+    }
+    y.iter_mut().for_each(|v| *v /= sum);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -281,3 +281,83 @@ fn a_one_in_a_thousand_continuous_adjoint_error_is_caught_and_named() {
         .unwrap_err();
     assert_eq!(f.kind, FailureKind::Mismatch, "{f}");
 }
+
+/// The references of the continuous problem with stiff time constants (τ = dt = 0.01 next to
+/// τ = 1): the finite differences are taken on each parameter's own scale and agree with the
+/// numerical adjoint within their estimated errors, which stay far below what an error in
+/// either reference would make; the fixed step 1e-3 (10 % of τ) they replaced does not.
+#[test]
+fn stiff_time_constants_are_differentiated_on_their_own_scale() {
+    use vle_verify::check::SAFETY;
+    use vle_verify::reference::{fd_ode_gradient, parameter_scale, FdDerivative};
+    use vle_verify::report::compare_bounded;
+    let (dt, steps, beta) = (0.01, 100, 1.0);
+    let span = dt * steps as f64;
+    let mut p = case_params::<Bank3>(7, dt);
+    // n.tau_m = (dt, 2·dt, 1), n.tau_r = (3·dt, dt, 0.3).
+    p[6..9].copy_from_slice(&[0.01, 0.02, 1.0]);
+    p[9..12].copy_from_slice(&[0.03, 0.01, 0.3]);
+    let s = case_signal::<Bank3>(7);
+    let tol = Tolerance::TIGHT;
+    let idx: Vec<usize> = (0..Bank3::PARAMS).collect();
+    let k = default_checkpoints::<Bank3>(&p, span, 1);
+    let adj = adjoint_reference::<Bank3, _>(&p, &s, 0.0, span, beta, tol, &idx, k).unwrap();
+    let fd = fd_ode_gradient::<Bank3, _>(&p, &s, 0.0, span, beta, tol, &idx).unwrap();
+    let scale = adj.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    // The steps: relative to τ for the time constants (2.5e-5 for τ = 0.01), 2.5e-3 for the
+    // rest.
+    assert!(
+        (fd.entries[6].step / 0.01 - fd.entries[0].step / parameter_scale(p[0], false)).abs()
+            < 1e-6
+    );
+    let est: Vec<f64> = fd.entries.iter().map(FdDerivative::error).collect();
+    for i in idx.clone() {
+        let d = (adj.grad[i] - fd.entries[i].value).abs();
+        // Within SAFETY times the finite differences' estimate (the adjoint's own error,
+        // ~1e-12 relative, is below it).
+        assert!(d <= SAFETY * est[i], "{i}: {d:e} vs {:e}", est[i]);
+        // And the estimate resolves the gradient to better than 1e-6 of its scale.
+        assert!(est[i] < 1e-6 * scale, "{i}: {:e}", est[i]);
+    }
+    // The fixed step h = 1e-3 of before: on τ ~ dt its truncation error h⁴/30·|L⁽⁵⁾| ~
+    // (h/τ)⁴·|L|/τ is orders of magnitude above the error of the step on τ's scale (measured
+    // 4.4e-7 of the gradient here; 3.6e-5 on the generated StiffGle of the root crate's
+    // tests/verify_stiff.rs, which failed the old fixed tolerance 1e-6).
+    let old = |i: usize| {
+        let h = 1e-3;
+        let at = |v: f64| {
+            let mut q = p.clone();
+            q[i] = v;
+            vle_verify::reference::ode_loss::<Bank3, _>(&q, &s, 0.0, span, beta, tol).unwrap()
+        };
+        (8.0 * (at(p[i] + h) - at(p[i] - h)) - (at(p[i] + 2.0 * h) - at(p[i] - 2.0 * h)))
+            / (12.0 * h)
+    };
+    let worst_old = [6, 7, 9, 10]
+        .iter()
+        .map(|&i| (old(i) - adj.grad[i]).abs() / scale)
+        .fold(0.0f64, f64::max);
+    let worst_new = [6, 7, 9, 10]
+        .iter()
+        .map(|&i| (fd.entries[i].value - adj.grad[i]).abs() / scale)
+        .fold(0.0f64, f64::max);
+    assert!(worst_old > 100.0 * worst_new, "{worst_old:e} {worst_new:e}");
+    // A reference wrong by 1e-5 of the gradient at one stiff entry is caught by the
+    // comparison that accepts SAFETY × the estimates.
+    let mut wrong = adj.grad.clone();
+    wrong[6] += 1e-5 * scale;
+    let values: Vec<f64> = fd.entries.iter().map(|d| d.value).collect();
+    let accepted: Vec<f64> = est.iter().map(|e| SAFETY * e).collect();
+    let ok = compare_bounded::<Bank3>(&idx, &values, &adj.grad, &est, &accepted);
+    assert!(ok.iter().all(|(_, b, _)| b.ratio <= 1.0));
+    let bad = compare_bounded::<Bank3>(&idx, &values, &wrong, &est, &accepted);
+    let tau_m = bad.iter().find(|(i, _, _)| i.name == "n.tau_m").unwrap();
+    assert!(
+        tau_m.1.ratio > 1.0 && tau_m.1.ratio_entry == 0,
+        "{:?}",
+        tau_m.1
+    );
+    // The whole check passes on this case.
+    let r = vle_verify::check::<Bank3>().steps(steps).run_on(&p, &s);
+    assert!(r.worst_reference_ratio().unwrap() <= 1.0, "{r}");
+}

@@ -219,3 +219,17 @@ fn json_is_well_formed() {
     }
     assert!(!j.contains("NaN") && !j.contains("inf"));
 }
+
+/// A hand-written network names no loss in its derivation: its targets are the first family
+/// under which the loss is finite (sums of sines for this squared error).
+#[test]
+fn an_unknown_loss_gets_the_first_target_family_with_a_finite_loss() {
+    use vle_verify::targets::{choose_targets, loss_kind, target_kinds, LossKind, TargetKind};
+    assert_eq!(loss_kind::<Small>(), LossKind::Unknown);
+    assert_eq!(target_kinds::<Small>()[0], TargetKind::Signed);
+    let p = case_params::<Small>(1, 0.01);
+    let s = choose_targets::<Small>(1, (0.1, 2.0), &p, 0.01, 50).unwrap();
+    assert_eq!(s.kind, TargetKind::Signed);
+    let r = vle_verify::check::<Small>().cases(1).run();
+    assert_eq!(r.cases[0].targets, Some(TargetKind::Signed));
+}
